@@ -1,0 +1,754 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "session-private.h"
+
+static void out_msg_free(OutMsg *m) {
+        if (m) {
+                free(m->json);
+                free(m->att);
+                free(m);
+        }
+}
+
+static MsgQueue *queue_of(GlSession *s, unsigned flags) {
+        return flags & GL_SEND_BULK ? &s->bulk : &s->ctl;
+}
+
+static void msg_release_frame(GlSession *s, OutMsg *m) {
+        if (--m->frames == 0 && m->json_cut && m->att_off >= m->att_len) {
+                queue_of(s, m->flags)->bytes -= m->cost;
+                out_msg_free(m);
+        }
+}
+
+static void out_frame_free(GlSession *s, OutFrame *f) {
+        if (!f)
+                return;
+        if (f->kind == OUT_FRAME)
+                msg_release_frame(s, f->msg);
+        free(f->owned_json);
+        free(f);
+}
+
+static char *strdup_or_null(const char *s) {
+        return s ? strdup(s) : NULL;
+}
+
+GlSession *gl_session_new(const GlSessionConfig *config) {
+        GlSession *s;
+
+        if (!config || !config->instance || !*config->instance || strlen(config->instance) > GL_HELLO_MAX_ID_LEN)
+                return NULL;
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return NULL;
+        s->config = *config;
+        if (!s->config.min_version)
+                s->config.min_version = GL_PROTOCOL_VERSION_MIN;
+        if (!s->config.max_version)
+                s->config.max_version = GL_PROTOCOL_VERSION_MAX;
+        if (!s->config.max_control_queue_bytes)
+                s->config.max_control_queue_bytes = DEFAULT_CONTROL_QUEUE_BYTES;
+        if (!s->config.max_bulk_queue_bytes)
+                s->config.max_bulk_queue_bytes = DEFAULT_BULK_QUEUE_BYTES;
+        if (!s->config.max_window_bytes)
+                s->config.max_window_bytes = DEFAULT_WINDOW_BYTES;
+        if (!s->config.max_requests_in_flight)
+                s->config.max_requests_in_flight = DEFAULT_REQUESTS_IN_FLIGHT;
+        s->limits = config->limits.max_frame_bytes ? config->limits : GL_LIMITS_DEFAULT;
+
+        s->instance = strdup(config->instance);
+        s->role = strdup_or_null(config->role);
+        s->software = strdup_or_null(config->software);
+        s->boot_id = strdup_or_null(config->boot_id);
+        for (const char *const *c = config->capabilities; c && *c && s->n_caps < GL_HELLO_MAX_CAPABILITIES; c++)
+                s->n_caps++;
+        s->caps = calloc(s->n_caps + 1, sizeof(char *));
+        s->decoder = gl_decoder_new(&s->limits);
+        s->pending = calloc(s->config.max_requests_in_flight, sizeof(Pending));
+        s->incoming = calloc(s->config.max_requests_in_flight, sizeof(uint64_t));
+        s->local = calloc(MAX_LOCAL_EVENTS, sizeof(LocalEvent));
+        if (!s->instance || !s->caps || !s->decoder || !s->pending || !s->incoming || !s->local)
+                return gl_session_free(s);
+        for (unsigned i = 0; i < s->n_caps; i++)
+                if (!(s->caps[i] = strdup(config->capabilities[i])))
+                        return gl_session_free(s);
+        s->tx_next = 1;
+        s->next_id = 1;
+        s->next_ping = 1;
+        session_set_state(s, GL_SESSION_DISCONNECTED);
+        return s;
+}
+
+static void free_frame_list(GlSession *s, OutFrame *f) {
+        while (f) {
+                OutFrame *next = f->next;
+                out_frame_free(s, f);
+                f = next;
+        }
+}
+
+static void free_msg_list(OutMsg *m) {
+        while (m) {
+                OutMsg *next = m->next;
+                out_msg_free(m);
+                m = next;
+        }
+}
+
+GlSession *gl_session_free(GlSession *s) {
+        if (!s)
+                return NULL;
+        if (s->wr && s->wr->kind != OUT_FRAME)
+                out_frame_free(s, s->wr);
+        else if (s->wr && !(s->wr->h.flags & GL_FRAME_F_RELIABLE))
+                out_frame_free(s, s->wr);
+        free_frame_list(s, s->imm_head);
+        free_frame_list(s, s->rtx_head);
+        free_msg_list(s->ctl.head);
+        free_msg_list(s->bulk.head);
+        while (s->n_local > 0) {
+                gl_message_free(s->local[s->local_head].ev.message);
+                s->local_head = (s->local_head + 1) % MAX_LOCAL_EVENTS;
+                s->n_local--;
+        }
+        gl_message_free(s->partial);
+        free(s->partial_buf);
+        json_object_put(s->peer_hello_root);
+        free(s->peer_instance);
+        for (unsigned i = 0; s->caps && i < s->n_caps; i++)
+                free(s->caps[i]);
+        free(s->caps);
+        free(s->instance);
+        free(s->role);
+        free(s->software);
+        free(s->boot_id);
+        gl_decoder_free(s->decoder);
+        free(s->pending);
+        free(s->incoming);
+        free(s->local);
+        free(s);
+        return NULL;
+}
+
+GlSessionState gl_session_state(const GlSession *s) {
+        return s->state;
+}
+
+const char *gl_session_state_to_string(GlSessionState state) {
+        switch (state) {
+        case GL_SESSION_DISCONNECTED:
+                return "disconnected";
+        case GL_SESSION_HANDSHAKE:
+                return "handshake";
+        case GL_SESSION_ESTABLISHED:
+                return "established";
+        case GL_SESSION_INCOMPATIBLE:
+                return "incompatible";
+        }
+        return "unknown";
+}
+
+uint32_t gl_session_version(const GlSession *s) {
+        return s->state == GL_SESSION_ESTABLISHED ? s->version : 0;
+}
+
+const GlHello *gl_session_peer(const GlSession *s) {
+        return s->have_peer_hello ? &s->peer_hello : NULL;
+}
+
+bool gl_session_peer_has_capability(const GlSession *s, const char *capability) {
+        if (!s->have_peer_hello)
+                return false;
+        for (unsigned i = 0; i < s->peer_hello.n_capabilities; i++)
+                if (strcmp(s->peer_hello.capabilities[i], capability) == 0)
+                        return true;
+        return false;
+}
+
+const GlSessionStats *gl_session_stats(const GlSession *s) {
+        GlSessionStats *st = (GlSessionStats *) &s->stats;
+        const GlDecoderStats *ds = gl_decoder_stats(s->decoder);
+
+        st->garbage_bytes = ds->garbage_bytes;
+        st->bytes_in = ds->bytes;
+        return &s->stats;
+}
+
+/* ---- local events (timeouts, aborts, protocol errors) ---- */
+
+void session_local_push(GlSession *s, const GlSessionEvent *ev) {
+        if (s->n_local == MAX_LOCAL_EVENTS) {
+                /* Only protocol errors can pile up like this (requests are
+                 * bounded by max_requests_in_flight): drop the oldest. */
+                LocalEvent *old = &s->local[s->local_head];
+                gl_message_free(old->ev.message);
+                s->local_head = (s->local_head + 1) % MAX_LOCAL_EVENTS;
+                s->n_local--;
+        }
+        s->local[(s->local_head + s->n_local) % MAX_LOCAL_EVENTS].ev = *ev;
+        s->n_local++;
+}
+
+void session_protocol_error(GlSession *s, int error, const char *detail, uint64_t seq) {
+        s->stats.protocol_errors++;
+        session_local_push(s, &(GlSessionEvent){
+                              .type = GL_SESSION_EVENT_PROTOCOL_ERROR,
+                              .error = error,
+                              .detail = detail,
+                              .seq = seq,
+                      });
+}
+
+void session_local_error(GlSession *s, uint64_t id, GlErrorCode code, const char *text) {
+        GlMessage *m = calloc(1, sizeof(*m));
+
+        if (!m)
+                return;
+        m->type = GL_MSG_ERROR;
+        m->id = id;
+        m->code = code;
+        m->error_message = text;
+        m->local = true;
+        session_local_push(s, &(GlSessionEvent){ .type = GL_SESSION_EVENT_MESSAGE, .message = m });
+}
+
+/* ---- pending requests ---- */
+
+Pending *session_pending_find(GlSession *s, uint64_t id) {
+        for (unsigned i = 0; i < s->n_pending; i++)
+                if (s->pending[i].id == id)
+                        return &s->pending[i];
+        return NULL;
+}
+
+void session_pending_remove(GlSession *s, Pending *p) {
+        *p = s->pending[--s->n_pending];
+}
+
+void gl_session_expire(GlSession *s, uint64_t now_ms) {
+        for (unsigned i = 0; i < s->n_pending;) {
+                Pending *p = &s->pending[i];
+
+                if (p->deadline > now_ms) {
+                        i++;
+                        continue;
+                }
+                session_local_error(s, p->id, GL_ERROR_TIMEOUT, "no response before the deadline");
+                session_pending_remove(s, p);
+        }
+}
+
+uint64_t gl_session_next_deadline(const GlSession *s) {
+        uint64_t d = UINT64_MAX;
+
+        for (unsigned i = 0; i < s->n_pending; i++)
+                if (s->pending[i].deadline < d)
+                        d = s->pending[i].deadline;
+        return d;
+}
+
+/* ---- sending ---- */
+
+static void imm_push(GlSession *s, OutFrame *f) {
+        if (s->imm_tail)
+                s->imm_tail->next = f;
+        else
+                s->imm_head = f;
+        s->imm_tail = f;
+        s->n_imm++;
+}
+
+static void imm_clear(GlSession *s) {
+        free_frame_list(s, s->imm_head);
+        s->imm_head = s->imm_tail = NULL;
+        s->n_imm = 0;
+}
+
+int session_queue_notice(GlSession *s, json_object *msg) {
+        OutFrame *f;
+        const char *text;
+        size_t len;
+
+        if (!msg)
+                return -ENOMEM;
+        if (s->n_imm >= MAX_IMMEDIATE) {
+                json_object_put(msg);
+                return -ENOBUFS;
+        }
+        f = calloc(1, sizeof(*f));
+        text = json_object_to_json_string_length(msg, JSON_C_TO_STRING_PLAIN, &len);
+        if (!f || !(f->owned_json = strndup(text, len))) {
+                free(f);
+                json_object_put(msg);
+                return -ENOMEM;
+        }
+        json_object_put(msg);
+        f->kind = OUT_NOTICE;
+        f->json = f->owned_json;
+        f->json_len = len;
+        imm_push(s, f);
+        return 0;
+}
+
+int session_queue_hello(GlSession *s, uint64_t echo) {
+        OutFrame *f = calloc(1, sizeof(*f));
+
+        if (!f)
+                return -ENOMEM;
+        f->kind = OUT_HELLO;
+        f->echo = echo;
+        imm_push(s, f);
+        return 0;
+}
+
+bool gl_session_can_send(const GlSession *s, unsigned flags, size_t bytes) {
+        const MsgQueue *q = flags & GL_SEND_BULK ? &s->bulk : &s->ctl;
+        size_t max = flags & GL_SEND_BULK ? s->config.max_bulk_queue_bytes : s->config.max_control_queue_bytes;
+
+        return q->bytes + bytes <= max;
+}
+
+int session_enqueue(GlSession *s, json_object *envelope, uint8_t *att, size_t att_len, unsigned flags,
+                   uint64_t request) {
+        MsgQueue *q = queue_of(s, flags);
+        const char *text;
+        size_t len, cost;
+        OutMsg *m;
+
+        if (!envelope) {
+                free(att);
+                return -ENOMEM;
+        }
+        if ((flags & GL_SEND_BULK) && (flags & GL_SEND_UNRELIABLE)) {
+                json_object_put(envelope);
+                free(att);
+                return -EINVAL;
+        }
+        text = json_object_to_json_string_length(envelope, JSON_C_TO_STRING_PLAIN, &len);
+        if (flags & GL_SEND_BULK) {
+                if (GL_FRAME_HEADER_SIZE + len >= GL_BULK_CHUNK_BYTES ||
+                    att_len > s->limits.max_message_attachment_bytes)
+                        goto too_big;
+        } else if (len > s->limits.max_json_bytes || att_len > s->limits.max_frame_attachment_bytes ||
+                   GL_FRAME_HEADER_SIZE + len + att_len > s->limits.max_frame_bytes)
+                goto too_big;
+
+        cost = len + att_len + GL_FRAME_HEADER_SIZE;
+        /* Answers to the peer's requests are not refused for lack of room:
+         * there are at most max_requests_in_flight of them, and refusing
+         * would break "exactly one response per request". */
+        if (!(flags & SEND_ANSWER) && !gl_session_can_send(s, flags, cost)) {
+                json_object_put(envelope);
+                free(att);
+                return -ENOBUFS;
+        }
+        m = calloc(1, sizeof(*m));
+        if (!m || !(m->json = strndup(text, len))) {
+                free(m);
+                json_object_put(envelope);
+                free(att);
+                return -ENOMEM;
+        }
+        json_object_put(envelope);
+        m->json_len = len;
+        m->att = att;
+        m->att_len = att_len;
+        m->flags = flags;
+        m->request = request;
+        m->cost = cost;
+        q->bytes += cost;
+        if (q->tail)
+                q->tail->next = m;
+        else
+                q->head = m;
+        q->tail = m;
+        return 0;
+
+too_big:
+        json_object_put(envelope);
+        free(att);
+        return -EMSGSIZE;
+}
+
+static bool valid_name(const char *name) {
+        return name && *name && strlen(name) <= 128;
+}
+
+int gl_session_send_event(GlSession *s, const char *name, json_object *data, uint8_t *attachment,
+                          size_t attachment_len, unsigned flags) {
+        if (!valid_name(name)) {
+                json_object_put(data);
+                free(attachment);
+                return -EINVAL;
+        }
+        return session_enqueue(s, gl_message_new_event(name, data), attachment, attachment_len, flags, 0);
+}
+
+int gl_session_request(GlSession *s, const char *method, json_object *params, uint8_t *attachment,
+                       size_t attachment_len, unsigned flags, uint64_t now_ms, uint64_t timeout_ms,
+                       uint64_t *ret_id) {
+        uint64_t id;
+        int r;
+
+        if (!valid_name(method) || (flags & GL_SEND_UNRELIABLE)) {
+                json_object_put(params);
+                free(attachment);
+                return -EINVAL;
+        }
+        if (s->n_pending >= s->config.max_requests_in_flight) {
+                json_object_put(params);
+                free(attachment);
+                return -EBUSY;
+        }
+        id = s->next_id++;
+        r = session_enqueue(s, gl_message_new_request(id, method, params), attachment, attachment_len, flags, id);
+        if (r < 0)
+                return r;
+        s->pending[s->n_pending++] = (Pending){
+                .id = id,
+                .deadline = timeout_ms > UINT64_MAX - now_ms ? UINT64_MAX : now_ms + timeout_ms,
+        };
+        if (ret_id)
+                *ret_id = id;
+        return 0;
+}
+
+static bool incoming_take(GlSession *s, uint64_t id) {
+        for (unsigned i = 0; i < s->n_incoming; i++)
+                if (s->incoming[i] == id) {
+                        s->incoming[i] = s->incoming[--s->n_incoming];
+                        return true;
+                }
+        return false;
+}
+
+int gl_session_respond(GlSession *s, uint64_t id, json_object *result, uint8_t *attachment,
+                       size_t attachment_len, unsigned flags) {
+        int r;
+
+        if (!incoming_take(s, id)) {
+                json_object_put(result);
+                free(attachment);
+                return -ENOENT;
+        }
+        r = session_enqueue(s, gl_message_new_response(id, result), attachment, attachment_len,
+                            (flags & ~(unsigned) GL_SEND_UNRELIABLE) | SEND_ANSWER, 0);
+        if (r == -EMSGSIZE) {
+                /* Exactly one answer per request, whatever happens. */
+                (void) session_enqueue(s, gl_message_new_error(id, GL_ERROR_TOO_LARGE, "response too large"), NULL,
+                                       0, SEND_ANSWER, 0);
+        }
+        return r;
+}
+
+int gl_session_respond_error(GlSession *s, uint64_t id, GlErrorCode code, const char *message) {
+        if (!incoming_take(s, id))
+                return -ENOENT;
+        return session_enqueue(s, gl_message_new_error(id, code, message), NULL, 0, SEND_ANSWER, 0);
+}
+
+int gl_session_ping(GlSession *s, uint64_t *ret_id) {
+        uint64_t id = s->next_ping++;
+        int r;
+
+        if (s->state != GL_SESSION_ESTABLISHED)
+                return -ENOTCONN;
+        r = session_queue_notice(s, gl_message_new_ping(GL_MSG_PING, id));
+        if (r >= 0 && ret_id)
+                *ret_id = id;
+        return r;
+}
+
+/* ---- output ---- */
+
+static uint64_t tx_first(const GlSession *s) {
+        return s->rtx_head ? s->rtx_head->h.seq : s->tx_next;
+}
+
+static int serialise_hello(GlSession *s, OutFrame *f) {
+        GlHello h = {
+                .role = s->role,
+                .software = s->software,
+                .instance = s->instance,
+                .boot_id = s->boot_id,
+                .min_version = s->config.min_version,
+                .max_version = s->config.max_version,
+                .n_capabilities = s->n_caps,
+                .nonce = s->nonce,
+                .echo = f->echo,
+                .ack_instance = s->peer_instance,
+                .tx_first = tx_first(s),
+        };
+        json_object *o;
+        const char *text;
+        size_t len;
+
+        for (unsigned i = 0; i < s->n_caps; i++)
+                h.capabilities[i] = s->caps[i];
+        o = gl_hello_to_json(&h);
+        if (!o)
+                return -ENOMEM;
+        text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+        f->owned_json = strndup(text, len);
+        json_object_put(o);
+        if (!f->owned_json)
+                return -ENOMEM;
+        f->json = f->owned_json;
+        f->json_len = len;
+        f->h.kind = GL_FRAME_HELLO;
+        return 0;
+}
+
+/* Cuts the next frame of a message. */
+static OutFrame *cut_frame(OutMsg *m) {
+        OutFrame *f = calloc(1, sizeof(*f));
+        size_t room;
+
+        if (!f)
+                return NULL;
+        f->kind = OUT_FRAME;
+        f->msg = m;
+        f->h.kind = GL_FRAME_MESSAGE;
+        if (!(m->flags & GL_SEND_UNRELIABLE))
+                f->h.flags |= GL_FRAME_F_RELIABLE;
+        if (!(m->flags & GL_SEND_BULK)) {
+                f->json = m->json;
+                f->json_len = m->json_len;
+                f->att = m->att;
+                f->att_len = m->att_len;
+                m->json_cut = true;
+                m->att_off = m->att_len;
+        } else {
+                f->h.flags |= GL_FRAME_F_BULK;
+                room = GL_BULK_CHUNK_BYTES - GL_FRAME_HEADER_SIZE;
+                if (!m->json_cut) {
+                        f->json = m->json;
+                        f->json_len = m->json_len;
+                        room -= m->json_len;
+                        m->json_cut = true;
+                } else
+                        f->h.flags |= GL_FRAME_F_CONTINUATION;
+                f->att = m->att + m->att_off;
+                f->att_len = m->att_len - m->att_off < room ? m->att_len - m->att_off : room;
+                m->att_off += f->att_len;
+                if (m->att_off < m->att_len)
+                        f->h.flags |= GL_FRAME_F_MORE;
+        }
+        m->frames++;
+        return f;
+}
+
+/* Takes the next frame of a message queue, dequeuing the message once it
+ * is fully cut. */
+static OutFrame *take_frame(MsgQueue *q) {
+        OutMsg *m = q->head;
+        OutFrame *f = cut_frame(m);
+
+        if (!f)
+                return NULL;
+        if (m->json_cut && m->att_off >= m->att_len) {
+                q->head = m->next;
+                if (!q->head)
+                        q->tail = NULL;
+                m->next = NULL;
+        }
+        return f;
+}
+
+static void rtx_append(GlSession *s, OutFrame *f) {
+        Pending *p;
+
+        f->h.seq = s->tx_next++;
+        if (s->rtx_tail)
+                s->rtx_tail->next = f;
+        else
+                s->rtx_head = f;
+        s->rtx_tail = f;
+        if (f->h.flags & GL_FRAME_F_BULK)
+                s->rtx_bulk_bytes += GL_FRAME_HEADER_SIZE + f->json_len + f->att_len;
+        if (f->msg->request && (p = session_pending_find(s, f->msg->request)))
+                p->seq = f->h.seq;
+}
+
+static OutFrame *pick(GlSession *s) {
+        OutFrame *f;
+
+        if (s->state == GL_SESSION_DISCONNECTED)
+                return NULL;
+        if (s->imm_head && (s->imm_head->kind == OUT_HELLO || s->state == GL_SESSION_ESTABLISHED)) {
+                f = s->imm_head;
+                s->imm_head = f->next;
+                if (!s->imm_head)
+                        s->imm_tail = NULL;
+                s->n_imm--;
+                f->next = NULL;
+                if (f->kind == OUT_HELLO && serialise_hello(s, f) < 0) {
+                        out_frame_free(s, f);
+                        return NULL;
+                }
+                if (f->kind == OUT_NOTICE)
+                        f->h.kind = GL_FRAME_MESSAGE;
+                return f;
+        }
+        if (s->state != GL_SESSION_ESTABLISHED)
+                return NULL;
+        if (s->tx_cur) {
+                f = s->tx_cur;
+                s->tx_cur = f->next;
+                s->stats.retransmits++;
+                return f;
+        }
+        if (s->ctl.head) {
+                f = take_frame(&s->ctl);
+                if (f && (f->h.flags & GL_FRAME_F_RELIABLE))
+                        rtx_append(s, f);
+                return f;
+        }
+        if (s->bulk.head && s->rtx_bulk_bytes < s->config.max_window_bytes) {
+                f = take_frame(&s->bulk);
+                if (f)
+                        rtx_append(s, f);
+                return f;
+        }
+        if (s->ack_pending) {
+                f = calloc(1, sizeof(*f));
+                if (!f)
+                        return NULL;
+                f->kind = OUT_ACK;
+                f->h.kind = GL_FRAME_ACK;
+                if (s->nack_sent)
+                        f->h.flags |= GL_FRAME_F_NACK;
+                return f;
+        }
+        return NULL;
+}
+
+bool gl_session_want_output(GlSession *s) {
+        if (s->wr)
+                return true;
+        if (s->state == GL_SESSION_DISCONNECTED)
+                return false;
+        if (s->imm_head && (s->imm_head->kind == OUT_HELLO || s->state == GL_SESSION_ESTABLISHED))
+                return true;
+        if (s->state != GL_SESSION_ESTABLISHED)
+                return false;
+        return s->tx_cur || s->ctl.head || s->ack_pending ||
+               (s->bulk.head && s->rtx_bulk_bytes < s->config.max_window_bytes);
+}
+
+size_t gl_session_output(GlSession *s, GlIovec iov[GL_SESSION_IOV_MAX]) {
+        size_t n = 0, off;
+
+        if (!s->wr) {
+                OutFrame *f = pick(s);
+
+                if (!f)
+                        return 0;
+                /* Stamp the current acknowledgement into the header. */
+                f->h.version = GL_FRAME_VERSION;
+                if (s->peer_instance) {
+                        f->h.ack = s->recv_last;
+                        s->ack_pending = false;
+                }
+                gl_frame_encode(&f->h, f->json, f->json_len, f->att, f->att_len, f->hdr);
+                s->wr = f;
+                s->wr_off = 0;
+                s->wr_len = GL_FRAME_HEADER_SIZE + f->json_len + f->att_len;
+        }
+        off = s->wr_off;
+        if (off < GL_FRAME_HEADER_SIZE)
+                iov[n++] = (GlIovec){ s->wr->hdr + off, GL_FRAME_HEADER_SIZE - off };
+        off = off > GL_FRAME_HEADER_SIZE ? off - GL_FRAME_HEADER_SIZE : 0;
+        if (off < s->wr->json_len)
+                iov[n++] = (GlIovec){ s->wr->json + off, s->wr->json_len - off };
+        off = off > s->wr->json_len ? off - s->wr->json_len : 0;
+        if (off < s->wr->att_len)
+                iov[n++] = (GlIovec){ s->wr->att + off, s->wr->att_len - off };
+        return n;
+}
+
+static bool is_sequenced(const OutFrame *f) {
+        return f->kind == OUT_FRAME && (f->h.flags & GL_FRAME_F_RELIABLE);
+}
+
+void session_rtx_drop_acked(GlSession *s) {
+        while (s->rtx_head && s->rtx_head->h.seq <= s->tx_acked && s->rtx_head != s->wr) {
+                OutFrame *f = s->rtx_head;
+
+                s->rtx_head = f->next;
+                if (!s->rtx_head)
+                        s->rtx_tail = NULL;
+                if (s->tx_cur == f)
+                        s->tx_cur = f->next;
+                if (f->h.flags & GL_FRAME_F_BULK)
+                        s->rtx_bulk_bytes -= GL_FRAME_HEADER_SIZE + f->json_len + f->att_len;
+                out_frame_free(s, f);
+        }
+}
+
+void gl_session_output_advance(GlSession *s, size_t n) {
+        OutFrame *f = s->wr;
+
+        if (!f)
+                return;
+        s->wr_off += n;
+        s->stats.bytes_out += n;
+        if (s->wr_off < s->wr_len)
+                return;
+        s->stats.frames_out++;
+        s->wr = NULL;
+        if (is_sequenced(f))
+                session_rtx_drop_acked(s); /* it may have been acknowledged meanwhile */
+        else
+                out_frame_free(s, f);
+}
+
+/* ---- connection state ---- */
+
+void session_set_state(GlSession *s, GlSessionState state) {
+        s->state = state;
+        gl_decoder_set_hello_only(s->decoder, state != GL_SESSION_ESTABLISHED);
+}
+
+void session_stop_writing(GlSession *s) {
+        /* A half-written frame is lost with the connection; a sequenced one
+         * is still in the retransmit queue and goes out again. */
+        if (s->wr && !is_sequenced(s->wr))
+                out_frame_free(s, s->wr);
+        s->wr = NULL;
+        imm_clear(s);
+}
+
+void gl_session_connected(GlSession *s) {
+        session_stop_writing(s);
+        gl_decoder_reset(s->decoder);
+        session_set_state(s, GL_SESSION_HANDSHAKE);
+        s->nonce++;
+        s->echoed_nonce = 0;
+        s->stats.connects++;
+        (void) session_queue_hello(s, 0);
+}
+
+void gl_session_disconnected(GlSession *s) {
+        session_stop_writing(s);
+        session_set_state(s, GL_SESSION_DISCONNECTED);
+        s->tx_cur = NULL;
+}
+
+/* ---- input ---- */
+
+void *gl_session_input_space(GlSession *s, size_t want, size_t *ret_len) {
+        return gl_decoder_space(s->decoder, want, ret_len);
+}
+
+void gl_session_input_commit(GlSession *s, size_t n) {
+        gl_decoder_commit(s->decoder, n);
+}
+
+long gl_session_feed(GlSession *s, const void *data, size_t len) {
+        return gl_decoder_feed(s->decoder, data, len);
+}
