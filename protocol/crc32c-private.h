@@ -25,11 +25,11 @@ const char *gl_crc32c_impl_name(GlCrc32cImpl impl);
 uint32_t gl_crc32c_impl(GlCrc32cImpl impl, uint32_t reg, const void *buf, size_t len);
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#  define GL_CRC32C_X86 1
+#define GL_CRC32C_X86 1
 uint32_t gl_crc32c_sse42(uint32_t reg, const void *buf, size_t len);
 uint32_t gl_crc32c_vpclmul(uint32_t reg, const void *buf, size_t len);
 bool gl_crc32c_have_sse42(void);
 bool gl_crc32c_have_vpclmul(void);
 #else
-#  define GL_CRC32C_X86 0
+#define GL_CRC32C_X86 0
 #endif

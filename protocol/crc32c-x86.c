@@ -93,13 +93,12 @@ GL_TARGET_SSE42 uint32_t gl_crc32c_sse42(uint32_t reg, const void *buf, size_t l
 }
 
 GL_TARGET_VPCLMUL static inline __m128i fold128(__m128i x, __m128i k, __m128i data) {
-        return _mm_ternarylogic_epi64(_mm_clmulepi64_si128(x, k, 0x00), _mm_clmulepi64_si128(x, k, 0x11), data,
-                                      0x96);
+        return _mm_ternarylogic_epi64(_mm_clmulepi64_si128(x, k, 0x00), _mm_clmulepi64_si128(x, k, 0x11), data, 0x96);
 }
 
 GL_TARGET_VPCLMUL static inline __m512i fold512(__m512i x, __m512i k, __m512i data) {
-        return _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(x, k, 0x00),
-                                         _mm512_clmulepi64_epi128(x, k, 0x11), data, 0x96);
+        return _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(x, k, 0x00), _mm512_clmulepi64_epi128(x, k, 0x11),
+                                         data, 0x96);
 }
 
 GL_TARGET_VPCLMUL uint32_t gl_crc32c_vpclmul(uint32_t reg, const void *buf, size_t len) {
@@ -117,7 +116,8 @@ GL_TARGET_VPCLMUL uint32_t gl_crc32c_vpclmul(uint32_t reg, const void *buf, size
         p += 256;
         len -= 256;
 
-        k = _mm512_broadcast_i32x4(_mm_set_epi64x((long long) GL_CRC32C_FOLD2048_HI, (long long) GL_CRC32C_FOLD2048_LO));
+        k = _mm512_broadcast_i32x4(
+                _mm_set_epi64x((long long) GL_CRC32C_FOLD2048_HI, (long long) GL_CRC32C_FOLD2048_LO));
         for (; len >= 256; p += 256, len -= 256) {
                 x0 = fold512(x0, k, _mm512_loadu_si512(p));
                 x1 = fold512(x1, k, _mm512_loadu_si512(p + 64));

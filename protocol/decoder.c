@@ -172,8 +172,9 @@ int gl_decoder_next(GlDecoder *d, GlFrame *ret) {
                         discard(d, 1);
                         continue;
                 }
-                if (d->hello_only && (h.kind != GL_FRAME_HELLO || GL_FRAME_HEADER_SIZE + (uint64_t) h.json_len +
-                                                                                h.attach_len > GL_DECODER_HELLO_MAX_BYTES)) {
+                if (d->hello_only &&
+                    (h.kind != GL_FRAME_HELLO ||
+                     GL_FRAME_HEADER_SIZE + (uint64_t) h.json_len + h.attach_len > GL_DECODER_HELLO_MAX_BYTES)) {
                         /* Between connections only a hello matters; do not
                          * wait for the payload of what may be a stale frame
                          * cut short by a disconnect. */

@@ -22,12 +22,12 @@
 typedef struct GlDecoder GlDecoder;
 
 typedef struct GlDecoderStats {
-        uint64_t frames;          /* frames returned */
-        uint64_t rejected;        /* frames rejected with an error */
-        uint64_t rejected_bytes;  /* bytes of frames refused for their declared sizes or version */
-        uint64_t garbage_bytes;   /* bytes skipped while looking for a frame */
-        uint64_t bytes;           /* bytes fed in */
-        uint64_t buffer_bytes;    /* memory held for input, at most max_frame_bytes + GL_DECODER_SLACK */
+        uint64_t frames;         /* frames returned */
+        uint64_t rejected;       /* frames rejected with an error */
+        uint64_t rejected_bytes; /* bytes of frames refused for their declared sizes or version */
+        uint64_t garbage_bytes;  /* bytes skipped while looking for a frame */
+        uint64_t bytes;          /* bytes fed in */
+        uint64_t buffer_bytes;   /* memory held for input, at most max_frame_bytes + GL_DECODER_SLACK */
 } GlDecoderStats;
 
 /* How much the decoder can take beyond one maximal frame. */

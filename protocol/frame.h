@@ -34,14 +34,14 @@ typedef struct GlLimits {
         uint32_t max_string_bytes;             /* any JSON string or member name, in bytes */
 } GlLimits;
 
-#define GL_LIMITS_DEFAULT                                                                                     \
-        ((GlLimits){                                                                                          \
-                .max_frame_bytes = GL_DEFAULT_MAX_FRAME_BYTES,                                                \
-                .max_json_bytes = GL_DEFAULT_MAX_JSON_BYTES,                                                  \
-                .max_frame_attachment_bytes = GL_DEFAULT_MAX_FRAME_ATTACHMENT_BYTES,                          \
-                .max_message_attachment_bytes = GL_DEFAULT_MAX_MESSAGE_ATTACHMENT_BYTES,                      \
-                .max_json_depth = GL_DEFAULT_MAX_JSON_DEPTH,                                                  \
-                .max_string_bytes = GL_DEFAULT_MAX_STRING_BYTES,                                              \
+#define GL_LIMITS_DEFAULT                                                                \
+        ((GlLimits){                                                                     \
+                .max_frame_bytes = GL_DEFAULT_MAX_FRAME_BYTES,                           \
+                .max_json_bytes = GL_DEFAULT_MAX_JSON_BYTES,                             \
+                .max_frame_attachment_bytes = GL_DEFAULT_MAX_FRAME_ATTACHMENT_BYTES,     \
+                .max_message_attachment_bytes = GL_DEFAULT_MAX_MESSAGE_ATTACHMENT_BYTES, \
+                .max_json_depth = GL_DEFAULT_MAX_JSON_DEPTH,                             \
+                .max_string_bytes = GL_DEFAULT_MAX_STRING_BYTES,                         \
         })
 
 typedef enum GlFrameKind {
@@ -64,16 +64,17 @@ typedef enum GlFrameFlags {
  */
 typedef enum GlFrameError {
         GL_FRAME_OK = 0,
-        GL_FRAME_ERR_VERSION = 1,             /* header version is not 1 */
-        GL_FRAME_ERR_FRAME_TOO_LARGE = 2,     /* header + JSON + attachment > max_frame_bytes */
-        GL_FRAME_ERR_JSON_TOO_LARGE = 3,      /* JSON length > max_json_bytes */
-        GL_FRAME_ERR_ATTACHMENT_TOO_LARGE = 4, /* attachment > max_frame_attachment_bytes (or reassembled > max_message_attachment_bytes) */
-        GL_FRAME_ERR_PAYLOAD_CRC = 5,         /* payload checksum mismatch */
-        GL_FRAME_ERR_JSON_SYNTAX = 6,         /* not one well-formed UTF-8 JSON text */
-        GL_FRAME_ERR_JSON_NOT_OBJECT = 7,     /* valid JSON, but not an object */
-        GL_FRAME_ERR_JSON_TOO_DEEP = 8,       /* nesting deeper than max_json_depth */
-        GL_FRAME_ERR_STRING_TOO_LONG = 9,     /* a string or member name longer than max_string_bytes */
-        GL_FRAME_ERR_JSON_MISSING = 10,       /* a frame kind that needs JSON has none */
+        GL_FRAME_ERR_VERSION = 1,         /* header version is not 1 */
+        GL_FRAME_ERR_FRAME_TOO_LARGE = 2, /* header + JSON + attachment > max_frame_bytes */
+        GL_FRAME_ERR_JSON_TOO_LARGE = 3,  /* JSON length > max_json_bytes */
+        GL_FRAME_ERR_ATTACHMENT_TOO_LARGE =
+                4, /* attachment > max_frame_attachment_bytes (or reassembled > max_message_attachment_bytes) */
+        GL_FRAME_ERR_PAYLOAD_CRC = 5,     /* payload checksum mismatch */
+        GL_FRAME_ERR_JSON_SYNTAX = 6,     /* not one well-formed UTF-8 JSON text */
+        GL_FRAME_ERR_JSON_NOT_OBJECT = 7, /* valid JSON, but not an object */
+        GL_FRAME_ERR_JSON_TOO_DEEP = 8,   /* nesting deeper than max_json_depth */
+        GL_FRAME_ERR_STRING_TOO_LONG = 9, /* a string or member name longer than max_string_bytes */
+        GL_FRAME_ERR_JSON_MISSING = 10,   /* a frame kind that needs JSON has none */
         _GL_FRAME_ERR_MAX,
 } GlFrameError;
 

@@ -13,10 +13,10 @@
 #define GL_HELLO_MAX_ID_LEN 64 /* instance, boot_id, ack_instance */
 
 typedef struct GlHello {
-        const char *role;         /* "agent", "bridge", "client", ... */
-        const char *software;     /* free text, e.g. "guestlink-agent 0.1.0" */
-        const char *instance;     /* required, 1..64 characters */
-        const char *boot_id;      /* optional */
+        const char *role;     /* "agent", "bridge", "client", ... */
+        const char *software; /* free text, e.g. "guestlink-agent 0.1.0" */
+        const char *instance; /* required, 1..64 characters */
+        const char *boot_id;  /* optional */
         uint32_t min_version, max_version;
         const char *capabilities[GL_HELLO_MAX_CAPABILITIES];
         unsigned n_capabilities;

@@ -85,12 +85,31 @@ static int prescan(const char *text, size_t len, const GlLimits *limits) {
                                 return -GL_FRAME_ERR_JSON_SYNTAX;
                         depth--;
                         break;
-                case ' ': case '\t': case '\r': case '\n': case ':': case ',':
-                case '-': case '+': case '.': case 'e': case 'E':
-                case '0': case '1': case '2': case '3': case '4':
-                case '5': case '6': case '7': case '8': case '9':
+                case ' ':
+                case '\t':
+                case '\r':
+                case '\n':
+                case ':':
+                case ',':
+                case '-':
+                case '+':
+                case '.':
+                case 'e':
+                case 'E':
+                case '0':
+                case '1':
+                case '2':
+                case '3':
+                case '4':
+                case '5':
+                case '6':
+                case '7':
+                case '8':
+                case '9':
                         break;
-                case 't': case 'f': case 'n': {
+                case 't':
+                case 'f':
+                case 'n': {
                         static const char *const words[] = { "true", "false", "null" };
                         bool ok = false;
 
@@ -149,8 +168,8 @@ int gl_json_parse(const char *text, size_t len, const GlLimits *limits, json_obj
                 json_object_put(obj);
                 obj = json_tokener_parse_ex(tok, "", 1);
                 jerr = json_tokener_get_error(tok);
-        } else if (jerr == json_tokener_success && !only_space(text + json_tokener_get_parse_end(tok),
-                                                              len - json_tokener_get_parse_end(tok))) {
+        } else if (jerr == json_tokener_success &&
+                   !only_space(text + json_tokener_get_parse_end(tok), len - json_tokener_get_parse_end(tok))) {
                 json_object_put(obj);
                 obj = NULL;
                 jerr = json_tokener_error_parse_unexpected;

@@ -28,16 +28,16 @@ typedef enum GlMessageType {
 
 /* Error codes of "error" messages; on the wire as the strings below. */
 typedef enum GlErrorCode {
-        GL_ERROR_INVALID,      /* "invalid": malformed request or parameters */
-        GL_ERROR_UNSUPPORTED,  /* "unsupported": unknown message type, method or capability */
-        GL_ERROR_FORBIDDEN,    /* "forbidden": refused by the peer's policy */
-        GL_ERROR_BUSY,         /* "busy": a conflicting operation is in progress, or too many requests */
-        GL_ERROR_TIMEOUT,      /* "timeout": no response in time (usually raised locally) */
-        GL_ERROR_INTERNAL,     /* "internal": the peer failed while handling it */
-        GL_ERROR_UNAVAILABLE,  /* "unavailable": supported, but not possible on this system now */
-        GL_ERROR_NOT_FOUND,    /* "not-found": the named object does not exist */
-        GL_ERROR_TOO_LARGE,    /* "too-large": a limit was exceeded */
-        GL_ERROR_ABORTED,      /* "aborted": the peer restarted or the request was cancelled */
+        GL_ERROR_INVALID,     /* "invalid": malformed request or parameters */
+        GL_ERROR_UNSUPPORTED, /* "unsupported": unknown message type, method or capability */
+        GL_ERROR_FORBIDDEN,   /* "forbidden": refused by the peer's policy */
+        GL_ERROR_BUSY,        /* "busy": a conflicting operation is in progress, or too many requests */
+        GL_ERROR_TIMEOUT,     /* "timeout": no response in time (usually raised locally) */
+        GL_ERROR_INTERNAL,    /* "internal": the peer failed while handling it */
+        GL_ERROR_UNAVAILABLE, /* "unavailable": supported, but not possible on this system now */
+        GL_ERROR_NOT_FOUND,   /* "not-found": the named object does not exist */
+        GL_ERROR_TOO_LARGE,   /* "too-large": a limit was exceeded */
+        GL_ERROR_ABORTED,     /* "aborted": the peer restarted or the request was cancelled */
         _GL_ERROR_CODE_MAX,
         GL_ERROR_UNKNOWN = -1, /* a code this implementation does not know */
 } GlErrorCode;
@@ -54,15 +54,15 @@ GlMessageType gl_message_type_from_string(const char *s);
 
 typedef struct GlMessage {
         GlMessageType type;
-        uint64_t id;         /* request, response, error (0 = none), ping, pong */
-        const char *name;    /* request method or event name; borrowed from root */
-        json_object *body;   /* params, result or data (may be NULL); borrowed from root */
-        GlErrorCode code;    /* error */
+        uint64_t id;               /* request, response, error (0 = none), ping, pong */
+        const char *name;          /* request method or event name; borrowed from root */
+        json_object *body;         /* params, result or data (may be NULL); borrowed from root */
+        GlErrorCode code;          /* error */
         const char *error_message; /* error; may be NULL */
-        bool local;          /* error raised by this side (timeout, aborted) */
-        bool bulk;           /* arrived in the bulk class */
-        json_object *root;   /* owned: the whole envelope */
-        uint8_t *attachment; /* owned, may be NULL */
+        bool local;                /* error raised by this side (timeout, aborted) */
+        bool bulk;                 /* arrived in the bulk class */
+        json_object *root;         /* owned: the whole envelope */
+        uint8_t *attachment;       /* owned, may be NULL */
         size_t attachment_len;
 } GlMessage;
 

@@ -34,10 +34,10 @@ typedef struct OutMsg {
 } OutMsg;
 
 typedef enum OutKind {
-        OUT_HELLO,   /* serialised when picked */
-        OUT_ACK,     /* serialised when picked */
-        OUT_NOTICE,  /* unsequenced message: pong, ping, error notice */
-        OUT_FRAME,   /* a frame of an OutMsg */
+        OUT_HELLO,  /* serialised when picked */
+        OUT_ACK,    /* serialised when picked */
+        OUT_NOTICE, /* unsequenced message: pong, ping, error notice */
+        OUT_FRAME,  /* a frame of an OutMsg */
 } OutKind;
 
 typedef struct OutFrame {

@@ -64,8 +64,8 @@ static int parse_json(GlSession *s, const GlFrame *f, json_object **ret) {
         if (r < 0) {
                 s->stats.rejected_frames++;
                 session_protocol_error(s, -r, gl_frame_error_to_string((GlFrameError) -r), f->header.seq);
-                (void) session_queue_notice(s, gl_message_new_error(0, GL_ERROR_INVALID,
-                                                                    gl_frame_error_to_string((GlFrameError) -r)));
+                (void) session_queue_notice(
+                        s, gl_message_new_error(0, GL_ERROR_INVALID, gl_frame_error_to_string((GlFrameError) -r)));
         }
         return r;
 }
@@ -233,8 +233,8 @@ static GlMessage *make_message(GlSession *s, json_object *root, uint64_t seq, bo
                 if (m->id)
                         reply_error(s, m->id, GL_ERROR_UNSUPPORTED, "unknown message type");
                 else
-                        (void) session_queue_notice(s, gl_message_new_error(0, GL_ERROR_UNSUPPORTED,
-                                                                            "unknown message type"));
+                        (void) session_queue_notice(
+                                s, gl_message_new_error(0, GL_ERROR_UNSUPPORTED, "unknown message type"));
                 gl_message_free(m);
                 return NULL;
         }
@@ -387,8 +387,8 @@ static void handle_rejected(GlSession *s, int error, const GlFrame *f) {
                 drop_partial(s);
                 s->partial_drop = (h->flags & GL_FRAME_F_MORE) != 0;
         }
-        (void) session_queue_notice(s, gl_message_new_error(0, GL_ERROR_TOO_LARGE,
-                                                            gl_frame_error_to_string((GlFrameError) error)));
+        (void) session_queue_notice(
+                s, gl_message_new_error(0, GL_ERROR_TOO_LARGE, gl_frame_error_to_string((GlFrameError) error)));
 }
 
 int gl_session_receive(GlSession *s, GlSessionEvent *ret) {

@@ -196,11 +196,11 @@ void session_local_push(GlSession *s, const GlSessionEvent *ev) {
 void session_protocol_error(GlSession *s, int error, const char *detail, uint64_t seq) {
         s->stats.protocol_errors++;
         session_local_push(s, &(GlSessionEvent){
-                              .type = GL_SESSION_EVENT_PROTOCOL_ERROR,
-                              .error = error,
-                              .detail = detail,
-                              .seq = seq,
-                      });
+                                      .type = GL_SESSION_EVENT_PROTOCOL_ERROR,
+                                      .error = error,
+                                      .detail = detail,
+                                      .seq = seq,
+                              });
 }
 
 void session_local_error(GlSession *s, uint64_t id, GlErrorCode code, const char *text) {
@@ -313,7 +313,7 @@ bool gl_session_can_send(const GlSession *s, unsigned flags, size_t bytes) {
 }
 
 int session_enqueue(GlSession *s, json_object *envelope, uint8_t *att, size_t att_len, unsigned flags,
-                   uint64_t request) {
+                    uint64_t request) {
         MsgQueue *q = queue_of(s, flags);
         const char *text;
         size_t len, cost;
@@ -378,8 +378,8 @@ static bool valid_name(const char *name) {
         return name && *name && strlen(name) <= 128;
 }
 
-int gl_session_send_event(GlSession *s, const char *name, json_object *data, uint8_t *attachment,
-                          size_t attachment_len, unsigned flags) {
+int gl_session_send_event(GlSession *s, const char *name, json_object *data, uint8_t *attachment, size_t attachment_len,
+                          unsigned flags) {
         if (!valid_name(name)) {
                 json_object_put(data);
                 free(attachment);
@@ -389,8 +389,7 @@ int gl_session_send_event(GlSession *s, const char *name, json_object *data, uin
 }
 
 int gl_session_request(GlSession *s, const char *method, json_object *params, uint8_t *attachment,
-                       size_t attachment_len, unsigned flags, uint64_t now_ms, uint64_t timeout_ms,
-                       uint64_t *ret_id) {
+                       size_t attachment_len, unsigned flags, uint64_t now_ms, uint64_t timeout_ms, uint64_t *ret_id) {
         uint64_t id;
         int r;
 
@@ -426,8 +425,8 @@ static bool incoming_take(GlSession *s, uint64_t id) {
         return false;
 }
 
-int gl_session_respond(GlSession *s, uint64_t id, json_object *result, uint8_t *attachment,
-                       size_t attachment_len, unsigned flags) {
+int gl_session_respond(GlSession *s, uint64_t id, json_object *result, uint8_t *attachment, size_t attachment_len,
+                       unsigned flags) {
         int r;
 
         if (!incoming_take(s, id)) {
@@ -439,8 +438,8 @@ int gl_session_respond(GlSession *s, uint64_t id, json_object *result, uint8_t *
                             (flags & ~(unsigned) GL_SEND_UNRELIABLE) | SEND_ANSWER, 0);
         if (r == -EMSGSIZE) {
                 /* Exactly one answer per request, whatever happens. */
-                (void) session_enqueue(s, gl_message_new_error(id, GL_ERROR_TOO_LARGE, "response too large"), NULL,
-                                       0, SEND_ANSWER, 0);
+                (void) session_enqueue(s, gl_message_new_error(id, GL_ERROR_TOO_LARGE, "response too large"), NULL, 0,
+                                       SEND_ANSWER, 0);
         }
         return r;
 }

@@ -32,17 +32,17 @@
 typedef struct GlSession GlSession;
 
 typedef struct GlSessionConfig {
-        const char *role;     /* "agent", "bridge", "client" */
-        const char *software; /* e.g. "guestlink-agent 0.1.0" */
-        const char *instance; /* required: unique per process start (e.g. 32 random hex digits) */
-        const char *boot_id;  /* optional */
-        uint32_t min_version, max_version;  /* 0: GL_PROTOCOL_VERSION_MIN/MAX */
-        const char *const *capabilities;    /* NULL-terminated; may be NULL */
-        GlLimits limits;                    /* all zero: GL_LIMITS_DEFAULT */
-        size_t max_control_queue_bytes;     /* queued + unacknowledged control messages; 0: 1 MiB */
-        size_t max_bulk_queue_bytes;        /* queued + unacknowledged bulk messages; 0: 8 MiB */
-        size_t max_window_bytes;            /* unacknowledged bulk bytes on the wire; 0: 1 MiB */
-        uint32_t max_requests_in_flight;    /* each direction; 0: 256 */
+        const char *role;                  /* "agent", "bridge", "client" */
+        const char *software;              /* e.g. "guestlink-agent 0.1.0" */
+        const char *instance;              /* required: unique per process start (e.g. 32 random hex digits) */
+        const char *boot_id;               /* optional */
+        uint32_t min_version, max_version; /* 0: GL_PROTOCOL_VERSION_MIN/MAX */
+        const char *const *capabilities;   /* NULL-terminated; may be NULL */
+        GlLimits limits;                   /* all zero: GL_LIMITS_DEFAULT */
+        size_t max_control_queue_bytes;    /* queued + unacknowledged control messages; 0: 1 MiB */
+        size_t max_bulk_queue_bytes;       /* queued + unacknowledged bulk messages; 0: 8 MiB */
+        size_t max_window_bytes;           /* unacknowledged bulk bytes on the wire; 0: 1 MiB */
+        uint32_t max_requests_in_flight;   /* each direction; 0: 256 */
 } GlSessionConfig;
 
 typedef enum GlSessionState {
@@ -138,13 +138,12 @@ bool gl_session_want_output(GlSession *s);
  * have freed room), -EMSGSIZE when the message can never fit a frame,
  * -EINVAL, -ENOMEM.
  */
-int gl_session_send_event(GlSession *s, const char *name, json_object *data, uint8_t *attachment,
-                          size_t attachment_len, unsigned flags);
+int gl_session_send_event(GlSession *s, const char *name, json_object *data, uint8_t *attachment, size_t attachment_len,
+                          unsigned flags);
 int gl_session_request(GlSession *s, const char *method, json_object *params, uint8_t *attachment,
-                       size_t attachment_len, unsigned flags, uint64_t now_ms, uint64_t timeout_ms,
-                       uint64_t *ret_id);
-int gl_session_respond(GlSession *s, uint64_t id, json_object *result, uint8_t *attachment,
-                       size_t attachment_len, unsigned flags);
+                       size_t attachment_len, unsigned flags, uint64_t now_ms, uint64_t timeout_ms, uint64_t *ret_id);
+int gl_session_respond(GlSession *s, uint64_t id, json_object *result, uint8_t *attachment, size_t attachment_len,
+                       unsigned flags);
 int gl_session_respond_error(GlSession *s, uint64_t id, GlErrorCode code, const char *message);
 int gl_session_ping(GlSession *s, uint64_t *ret_id);
 

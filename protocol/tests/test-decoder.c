@@ -90,8 +90,7 @@ static void test_split_everywhere(void) {
 
                 g_assert_cmpint(gl_decoder_feed(d, stream->data, split), ==, split);
                 drain(d, got);
-                g_assert_cmpint(gl_decoder_feed(d, stream->data + split, stream->len - split), ==,
-                                stream->len - split);
+                g_assert_cmpint(gl_decoder_feed(d, stream->data + split, stream->len - split), ==, stream->len - split);
                 drain(d, got);
                 assert_same(got, want);
                 g_assert_cmpuint(gl_decoder_stats(d)->garbage_bytes, ==, 0);
@@ -197,10 +196,8 @@ static void test_limits(void) {
                 size_t json_len, attach_len;
                 int error;
         } cases[] = {
-                { 1, 3001, 0, -GL_FRAME_ERR_JSON_TOO_LARGE },
-                { 1, 10, 2001, -GL_FRAME_ERR_ATTACHMENT_TOO_LARGE },
-                { 1, 2500, 1600, -GL_FRAME_ERR_FRAME_TOO_LARGE },
-                { 2, 10, 10, -GL_FRAME_ERR_VERSION },
+                { 1, 3001, 0, -GL_FRAME_ERR_JSON_TOO_LARGE },     { 1, 10, 2001, -GL_FRAME_ERR_ATTACHMENT_TOO_LARGE },
+                { 1, 2500, 1600, -GL_FRAME_ERR_FRAME_TOO_LARGE }, { 2, 10, 10, -GL_FRAME_ERR_VERSION },
                 { 1, 1u << 30, 0, -GL_FRAME_ERR_JSON_TOO_LARGE },
         };
         GlLimits limits = small_limits();

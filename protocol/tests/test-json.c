@@ -11,13 +11,13 @@ static const struct {
 } cases[] = {
         { "{}", 0 },
         { " {\"a\":[true,false,null,-1.5e3,\"x\\\"y\"]}\r\n", 0 },
-        { "{\"a\":{\"b\":{\"c\":{}}}}", 0 },                                  /* depth 4 == limit */
+        { "{\"a\":{\"b\":{\"c\":{}}}}", 0 },                                   /* depth 4 == limit */
         { "{\"a\":{\"b\":{\"c\":{\"d\":[]}}}}", -GL_FRAME_ERR_JSON_TOO_DEEP }, /* depth 5 */
         { "{\"a\":[[[[1]]]]}", -GL_FRAME_ERR_JSON_TOO_DEEP },
         { "{\"abcdefghijklmnopq\":1}", -GL_FRAME_ERR_STRING_TOO_LONG }, /* member names count */
-        { "{\"a\":\"0123456789abcdef\"}", 0 },                           /* 16 == limit */
+        { "{\"a\":\"0123456789abcdef\"}", 0 },                          /* 16 == limit */
         { "{\"a\":\"0123456789abcdefg\"}", -GL_FRAME_ERR_STRING_TOO_LONG },
-        { "{\"a\":\"\\u0041\\u0042\"}", 0 },                 /* measured as written: 12 */
+        { "{\"a\":\"\\u0041\\u0042\"}", 0 },                                    /* measured as written: 12 */
         { "{\"a\":\"\\u0041\\u0042\\u0043\"}", -GL_FRAME_ERR_STRING_TOO_LONG }, /* 18 as written */
         { "[1,2]", -GL_FRAME_ERR_JSON_NOT_OBJECT },
         { "\"str\"", -GL_FRAME_ERR_JSON_NOT_OBJECT },
@@ -32,12 +32,12 @@ static const struct {
         { "{\"a\":Infinity}", -GL_FRAME_ERR_JSON_SYNTAX },
         { "{\"a\":nul}", -GL_FRAME_ERR_JSON_SYNTAX },
         { "{\"a\":01}", -GL_FRAME_ERR_JSON_SYNTAX },
-        { "{\"a\":\"\xc3\x28\"}", -GL_FRAME_ERR_JSON_SYNTAX },   /* invalid UTF-8 */
-        { "{\"a\":\"\xed\xa0\x80\"}", -GL_FRAME_ERR_JSON_SYNTAX }, /* UTF-16 surrogate in UTF-8 */
-        { "{\"a\":\"\xc3\xa9t\xc3\xa9\"}", 0 },                   /* é */
-        { "{\"a\":\"\xc0\xaf\"}", -GL_FRAME_ERR_JSON_SYNTAX },           /* overlong */
-        { "{\"a\":\"\xf4\x90\x80\x80\"}", -GL_FRAME_ERR_JSON_SYNTAX },   /* above U+10FFFF */
-        { "{\"a\":\"\xf0\x9f\x98\x80\"}", 0 },                  /* U+1F600 */
+        { "{\"a\":\"\xc3\x28\"}", -GL_FRAME_ERR_JSON_SYNTAX },         /* invalid UTF-8 */
+        { "{\"a\":\"\xed\xa0\x80\"}", -GL_FRAME_ERR_JSON_SYNTAX },     /* UTF-16 surrogate in UTF-8 */
+        { "{\"a\":\"\xc3\xa9t\xc3\xa9\"}", 0 },                        /* é */
+        { "{\"a\":\"\xc0\xaf\"}", -GL_FRAME_ERR_JSON_SYNTAX },         /* overlong */
+        { "{\"a\":\"\xf4\x90\x80\x80\"}", -GL_FRAME_ERR_JSON_SYNTAX }, /* above U+10FFFF */
+        { "{\"a\":\"\xf0\x9f\x98\x80\"}", 0 },                         /* U+1F600 */
         { "{/*c*/}", -GL_FRAME_ERR_JSON_SYNTAX },
         { "{\"a\":\"unterminated}", -GL_FRAME_ERR_JSON_SYNTAX },
 };

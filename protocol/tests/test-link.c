@@ -17,9 +17,11 @@
 
 #include "test-util.h"
 
-#define N_EVENTS 100000
+/* GL_TEST_LINK_EVENTS lowers the count for slow runs (valgrind). */
+#define DEFAULT_EVENTS 100000
 
 typedef struct Link {
+        uint64_t n_events;
         GRand *rand;
         GlSession *guest, *host;
         GByteArray *g2h, *h2g; /* in QEMU's queues */
@@ -28,11 +30,11 @@ typedef struct Link {
         bool guest_notices;
         uint64_t now;
 
-        uint64_t g_sent, h_expect;      /* guest -> host events, both classes */
+        uint64_t g_sent, h_expect;                   /* guest -> host events, both classes */
         uint64_t g_sent_class[2], h_expect_class[2]; /* per class: 0 control, 1 bulk */
-        uint64_t h_sent, g_expect;      /* host -> guest events */
+        uint64_t h_sent, g_expect;                   /* host -> guest events */
         uint64_t requests_sent, responses;
-        GHashTable *in_flight;          /* request id -> n */
+        GHashTable *in_flight; /* request id -> n */
         uint64_t bulk_bytes;
         unsigned disconnects, replays, discards, partial_losses;
 } Link;
@@ -54,7 +56,7 @@ static uint64_t get_n(GlMessage *m) {
 static void guest_produce(Link *l) {
         unsigned burst = (unsigned) g_rand_int_range(l->rand, 1, 40);
 
-        for (unsigned i = 0; i < burst && l->g_sent < N_EVENTS; i++) {
+        for (unsigned i = 0; i < burst && l->g_sent < l->n_events; i++) {
                 bool bulk = g_rand_int_range(l->rand, 0, 50) == 0;
                 size_t len = bulk ? (size_t) g_rand_int_range(l->rand, 0, 100000) : 0;
                 uint8_t *att = len ? g_malloc(len) : NULL;
@@ -66,8 +68,8 @@ static void guest_produce(Link *l) {
                 }
                 for (size_t k = 0; k < len; k++)
                         att[k] = pattern(l->g_sent_class[bulk], k);
-                r = gl_session_send_event(l->guest, bulk ? "bulk" : "control", counter(l->g_sent_class[bulk]), att,
-                                          len, bulk ? GL_SEND_BULK : 0);
+                r = gl_session_send_event(l->guest, bulk ? "bulk" : "control", counter(l->g_sent_class[bulk]), att, len,
+                                          bulk ? GL_SEND_BULK : 0);
                 g_assert_cmpint(r, ==, 0);
                 l->g_sent_class[bulk]++;
                 l->g_sent++;
@@ -75,11 +77,11 @@ static void guest_produce(Link *l) {
 }
 
 static void host_produce(Link *l) {
-        if (l->h_sent < N_EVENTS / 10 && gl_session_can_send(l->host, 0, 200)) {
+        if (l->h_sent < l->n_events / 10 && gl_session_can_send(l->host, 0, 200)) {
                 g_assert_cmpint(gl_session_send_event(l->host, "cmd", counter(l->h_sent), NULL, 0, 0), ==, 0);
                 l->h_sent++;
         }
-        if (l->requests_sent < N_EVENTS / 10 && g_hash_table_size(l->in_flight) < 64) {
+        if (l->requests_sent < l->n_events / 10 && g_hash_table_size(l->in_flight) < 64) {
                 uint64_t id;
                 g_assert_cmpint(gl_session_request(l->host, "echo", counter(l->requests_sent), NULL, 0, 0, l->now,
                                                    UINT32_MAX, &id),
@@ -192,7 +194,8 @@ static void disconnect(Link *l) {
                 break;
         case 2: /* ... or some of it is lost: a random cut */
                 if (l->g2h->len > 0)
-                        g_byte_array_remove_range(l->g2h, 0, (guint) g_rand_int_range(l->rand, 0, (gint32) l->g2h->len));
+                        g_byte_array_remove_range(l->g2h, 0,
+                                                  (guint) g_rand_int_range(l->rand, 0, (gint32) l->g2h->len));
                 l->partial_losses++;
                 break;
         case 3: /* stale bytes the host had already read arrive again */
@@ -217,7 +220,9 @@ static void reconnect(Link *l) {
 }
 
 static void run_link(bool guest_notices) {
+        const char *env = g_getenv("GL_TEST_LINK_EVENTS");
         Link l = {
+                .n_events = env ? g_ascii_strtoull(env, NULL, 10) : DEFAULT_EVENTS,
                 .rand = g_rand_new_with_seed(g_test_rand_int() ^ (guest_notices ? 0 : 0x9e3779b9u)),
                 .guest = test_session_new("agent", guest_notices ? "guest-linux" : "guest-tty", 1, 1),
                 .host = test_session_new("bridge", "host", 1, 1),
@@ -231,8 +236,8 @@ static void run_link(bool guest_notices) {
 
         gl_session_connected(l.guest);
         reconnect(&l);
-        while (l.h_expect < N_EVENTS || l.g_expect < l.h_sent || l.responses < l.requests_sent ||
-               l.requests_sent < N_EVENTS / 10) {
+        while (l.h_expect < l.n_events || l.g_expect < l.h_sent || l.responses < l.requests_sent ||
+               l.requests_sent < l.n_events / 10) {
                 int action = g_rand_int_range(l.rand, 0, 1000);
 
                 steps++;
@@ -245,7 +250,7 @@ static void run_link(bool guest_notices) {
                                 guest_produce(&l);
                         continue;
                 }
-                if (action < 3 && l.h_expect < N_EVENTS - 1000)
+                if (action < 3 && l.h_expect + 1000 < l.n_events)
                         disconnect(&l);
                 else if (action < 250)
                         guest_produce(&l);
@@ -261,13 +266,15 @@ static void run_link(bool guest_notices) {
                         read_some(&l, l.guest, l.h2g, NULL, on_guest_event);
         }
 
-        g_test_message("%s: %" G_GUINT64_FORMAT " steps, %u disconnects (%u discarded, %u replayed, %u partly lost), "
-                       "%" G_GUINT64_FORMAT " bulk bytes, guest: %" G_GUINT64_FORMAT " retransmits, host: %"
-                       G_GUINT64_FORMAT " duplicates %" G_GUINT64_FORMAT " garbage bytes",
-                       guest_notices ? "guest notices" : "guest blind", steps, l.disconnects, l.discards, l.replays,
-                       l.partial_losses, l.bulk_bytes, gl_session_stats(l.guest)->retransmits,
-                       gl_session_stats(l.host)->duplicates, gl_session_stats(l.host)->garbage_bytes);
-        g_assert_cmpuint(l.h_expect, ==, N_EVENTS);
+        g_test_message("%s: %" G_GUINT64_FORMAT " messages, %" G_GUINT64_FORMAT
+                       " steps, %u disconnects (%u discarded, %u replayed, %u partly lost), "
+                       "%" G_GUINT64_FORMAT " bulk bytes, guest: %" G_GUINT64_FORMAT
+                       " retransmits, host: %" G_GUINT64_FORMAT " duplicates %" G_GUINT64_FORMAT " garbage bytes",
+                       guest_notices ? "guest notices" : "guest blind", l.h_expect + l.g_expect + l.responses, steps,
+                       l.disconnects, l.discards, l.replays, l.partial_losses, l.bulk_bytes,
+                       gl_session_stats(l.guest)->retransmits, gl_session_stats(l.host)->duplicates,
+                       gl_session_stats(l.host)->garbage_bytes);
+        g_assert_cmpuint(l.h_expect, ==, l.n_events);
         g_assert_cmpuint(l.g_expect, ==, l.h_sent);
         g_assert_cmpuint(l.responses, ==, l.requests_sent);
         g_assert_cmpuint(g_hash_table_size(l.in_flight), ==, 0);

@@ -264,8 +264,7 @@ static void test_queue_bounds(void) {
         /* a control message can never exceed one frame */
         g_assert_cmpint(gl_session_send_event(s, "c", NULL, g_malloc0(200000), 200000, 0), ==, -EMSGSIZE);
         /* bulk and unreliable do not mix */
-        g_assert_cmpint(gl_session_send_event(s, "c", NULL, NULL, 0, GL_SEND_BULK | GL_SEND_UNRELIABLE), ==,
-                        -EINVAL);
+        g_assert_cmpint(gl_session_send_event(s, "c", NULL, NULL, 0, GL_SEND_BULK | GL_SEND_UNRELIABLE), ==, -EINVAL);
         for (int i = 0; i < 4; i++)
                 g_assert_cmpint(gl_session_request(s, "m", NULL, NULL, 0, 0, 0, 10, NULL), ==, 0);
         r = gl_session_request(s, "m", NULL, NULL, 0, 0, 0, 10, NULL);
@@ -285,9 +284,8 @@ static void test_hostile_peer(void) {
         pair_init(&p, 1, 1);
         g_array_set_size(p.ev_a, 0);
         for (uint64_t i = 1; i <= 300; i++) {
-                g_autofree char *j = g_strdup_printf("{\"type\":\"request\",\"id\":%" G_GUINT64_FORMAT
-                                                     ",\"method\":\"info\"}",
-                                                     i == 300 ? 1 : i);
+                g_autofree char *j = g_strdup_printf(
+                        "{\"type\":\"request\",\"id\":%" G_GUINT64_FORMAT ",\"method\":\"info\"}", i == 300 ? 1 : i);
                 test_append_frame(wire, GL_FRAME_MESSAGE, GL_FRAME_F_RELIABLE, i, 0, j, NULL, 0);
         }
         g_byte_array_append(wire, (const guint8 *) "\x00\x01garbage", 9);
@@ -301,7 +299,8 @@ static void test_hostile_peer(void) {
                         n_requests++;
         }
         g_assert_cmpuint(n_requests, ==, 256);
-        g_assert_cmpuint(count(p.ev_a, GL_SESSION_EVENT_PROTOCOL_ERROR), ==, 43 + 1 + 1); /* busy, reused id, bad hello */
+        g_assert_cmpuint(count(p.ev_a, GL_SESSION_EVENT_PROTOCOL_ERROR), ==,
+                         43 + 1 + 1); /* busy, reused id, bad hello */
         g_assert_cmpstr(nth_message(p.ev_a, 256)->name, ==, "still-here");
         g_assert_cmpuint(gl_session_stats(p.a)->garbage_bytes, ==, 9);
         g_assert_cmpint(gl_session_state(p.a), ==, GL_SESSION_ESTABLISHED);
@@ -326,8 +325,6 @@ static void test_ping(void) {
  * the others reach the new instance; sequence numbers start afresh. */
 static void test_peer_restart(void) {
         Pair p;
-        g_autoptr(GByteArray) ab = g_byte_array_new();
-        g_autoptr(GByteArray) ba = g_byte_array_new();
         uint64_t first, second;
         GlSession *a2;
         GlMessage *m;

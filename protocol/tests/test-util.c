@@ -49,8 +49,8 @@ void test_write_hex(const char *path, const uint8_t *data, size_t len) {
         g_assert_true(g_file_set_contents(path, s->str, (gssize) s->len, NULL));
 }
 
-void test_append_frame(GByteArray *out, uint8_t kind, uint16_t flags, uint64_t seq, uint64_t ack,
-                       const char *json, const void *attach, size_t attach_len) {
+void test_append_frame(GByteArray *out, uint8_t kind, uint16_t flags, uint64_t seq, uint64_t ack, const char *json,
+                       const void *attach, size_t attach_len) {
         GlFrameHeader h = {
                 .version = GL_FRAME_VERSION,
                 .kind = kind,

@@ -15,8 +15,8 @@ GByteArray *test_read_hex(const char *path);
 void test_write_hex(const char *path, const uint8_t *data, size_t len);
 
 /* Appends one complete frame to out. */
-void test_append_frame(GByteArray *out, uint8_t kind, uint16_t flags, uint64_t seq, uint64_t ack,
-                       const char *json, const void *attach, size_t attach_len);
+void test_append_frame(GByteArray *out, uint8_t kind, uint16_t flags, uint64_t seq, uint64_t ack, const char *json,
+                       const void *attach, size_t attach_len);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_object, json_object_put)
 
