@@ -58,6 +58,8 @@ GL_TARGET_SSE42 static uint64_t crc_run(uint64_t reg, const uint8_t *p, size_t l
 }
 
 GL_TARGET_SSE42 static uint32_t crc_tail(uint32_t reg, const uint8_t *p, size_t len) {
+        if (len == 0)
+                return reg;
         reg = (uint32_t) crc_run(reg, p, len);
         p += len & ~(size_t) 7;
         for (len &= 7; len > 0; len--)

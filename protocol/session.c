@@ -275,7 +275,10 @@ int session_queue_notice(GlSession *s, json_object *msg) {
 
         if (!msg)
                 return -ENOMEM;
-        if (s->n_imm >= MAX_IMMEDIATE) {
+        /* Notices (pongs, error reports) only make sense to an established
+         * peer; before that only hellos may go out, and a notice must not
+         * sit in front of one. */
+        if (s->state != GL_SESSION_ESTABLISHED || s->n_imm >= MAX_IMMEDIATE) {
                 json_object_put(msg);
                 return -ENOBUFS;
         }

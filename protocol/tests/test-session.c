@@ -382,6 +382,28 @@ static void test_unnoticed_reconnect(void) {
         pair_clear(&p);
 }
 
+/* Garbage hellos during the handshake are reported and do not hold up
+ * the real one. */
+static void test_bad_hello_first(void) {
+        GlSession *a = test_session_new("agent", "a", 1, 1);
+        GlSession *b = test_session_new("bridge", "b", 1, 1);
+        g_autoptr(GArray) ev_a = test_events_new();
+        g_autoptr(GArray) ev_b = test_events_new();
+        g_autoptr(GByteArray) wire = g_byte_array_new();
+
+        gl_session_connected(a);
+        gl_session_connected(b);
+        test_append_frame(wire, GL_FRAME_HELLO, 0, 0, 0, "{\"type\":\"hello\",", NULL, 0);
+        test_append_frame(wire, GL_FRAME_HELLO, 0, 0, 0, "{\"type\":\"hello\",\"instance\":\"\"}", NULL, 0);
+        test_deliver(a, wire, 4096, ev_a);
+        g_assert_cmpuint(count(ev_a, GL_SESSION_EVENT_PROTOCOL_ERROR), ==, 2);
+        test_pump(a, b, ev_a, ev_b);
+        g_assert_cmpint(gl_session_state(a), ==, GL_SESSION_ESTABLISHED);
+        g_assert_cmpint(gl_session_state(b), ==, GL_SESSION_ESTABLISHED);
+        gl_session_free(a);
+        gl_session_free(b);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/session/handshake", test_handshake);
@@ -395,5 +417,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/session/ping", test_ping);
         g_test_add_func("/session/peer-restart", test_peer_restart);
         g_test_add_func("/session/unnoticed-reconnect", test_unnoticed_reconnect);
+        g_test_add_func("/session/bad-hello-first", test_bad_hello_first);
         return g_test_run();
 }

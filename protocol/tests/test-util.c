@@ -109,7 +109,8 @@ void test_deliver(GlSession *to, GByteArray *wire, size_t max_read, GArray *even
 
                 g_assert_nonnull(p);
                 n = MIN(MIN(room, max_read), wire->len - off);
-                memcpy(p, wire->data + off, n);
+                if (n > 0)
+                        memcpy(p, wire->data + off, n);
                 gl_session_input_commit(to, n);
                 off += n;
                 while (gl_session_receive(to, &ev) > 0) {
