@@ -404,6 +404,42 @@ static void test_bad_hello_first(void) {
         gl_session_free(b);
 }
 
+/* A reassembled bulk message over max_message_attachment_bytes: reported,
+ * dropped without holding more than the limit, the stream goes on. */
+static void test_message_attachment_limit(void) {
+        GlSessionConfig cfg = { .role = "bridge", .instance = "b" };
+        GlSession *a = test_session_new("agent", "a", 1, 1), *b;
+        g_autoptr(GArray) ev_a = test_events_new();
+        g_autoptr(GArray) ev_b = test_events_new();
+        unsigned errors = 0;
+
+        cfg.limits = GL_LIMITS_DEFAULT;
+        cfg.limits.max_message_attachment_bytes = 100000;
+        b = gl_session_new(&cfg);
+        gl_session_connected(a);
+        gl_session_connected(b);
+        test_pump(a, b, ev_a, ev_b);
+        g_array_set_size(ev_b, 0);
+        g_assert_cmpint(gl_session_send_event(a, "big", NULL, g_malloc0(200000), 200000, GL_SEND_BULK), ==, 0);
+        g_assert_cmpint(gl_session_send_event(a, "fits", NULL, g_malloc0(100000), 100000, GL_SEND_BULK), ==, 0);
+        g_assert_cmpint(gl_session_send_event(a, "after", NULL, NULL, 0, GL_SEND_BULK), ==, 0);
+        test_pump(a, b, ev_a, ev_b);
+        for (guint i = 0; i < ev_b->len; i++) {
+                GlSessionEvent *e = &g_array_index(ev_b, GlSessionEvent, i);
+                if (e->type == GL_SESSION_EVENT_PROTOCOL_ERROR) {
+                        g_assert_cmpint(e->error, ==, GL_FRAME_ERR_ATTACHMENT_TOO_LARGE);
+                        errors++;
+                }
+        }
+        g_assert_cmpuint(errors, ==, 1);
+        g_assert_cmpstr(nth_message(ev_b, 0)->name, ==, "fits");
+        g_assert_cmpuint(nth_message(ev_b, 0)->attachment_len, ==, 100000);
+        g_assert_cmpstr(nth_message(ev_b, 1)->name, ==, "after");
+        g_assert_cmpint(gl_session_state(b), ==, GL_SESSION_ESTABLISHED);
+        gl_session_free(a);
+        gl_session_free(b);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/session/handshake", test_handshake);
@@ -418,5 +454,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/session/peer-restart", test_peer_restart);
         g_test_add_func("/session/unnoticed-reconnect", test_unnoticed_reconnect);
         g_test_add_func("/session/bad-hello-first", test_bad_hello_first);
+        g_test_add_func("/session/message-attachment-limit", test_message_attachment_limit);
         return g_test_run();
 }
