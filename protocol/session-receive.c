@@ -261,6 +261,8 @@ static int attach_copy(GlMessage *m, const uint8_t *data, size_t len) {
 }
 
 static int partial_append(GlSession *s, const uint8_t *data, size_t len, uint64_t seq) {
+        if (len == 0)
+                return 0;
         if (len > s->limits.max_message_attachment_bytes - s->partial_len) {
                 session_protocol_error(s, GL_FRAME_ERR_ATTACHMENT_TOO_LARGE,
                                        "bulk attachment exceeds max_message_attachment_bytes", seq);
