@@ -31,6 +31,19 @@ json_object *gl_hello_to_json(const GlHello *h) {
                 json_object_object_add(o, "echo", json_object_new_int64((int64_t) h->echo));
         add_string(o, "ack_instance", h->ack_instance);
         json_object_object_add(o, "tx_first", json_object_new_int64((int64_t) h->tx_first));
+        if (h->have_limits) {
+                json_object *l = json_object_new_object();
+
+                json_object_object_add(l, "max_frame_bytes", json_object_new_int64(h->limits.max_frame_bytes));
+                json_object_object_add(l, "max_json_bytes", json_object_new_int64(h->limits.max_json_bytes));
+                json_object_object_add(l, "max_frame_attachment_bytes",
+                                       json_object_new_int64(h->limits.max_frame_attachment_bytes));
+                json_object_object_add(l, "max_message_attachment_bytes",
+                                       json_object_new_int64(h->limits.max_message_attachment_bytes));
+                json_object_object_add(l, "max_json_depth", json_object_new_int64(h->limits.max_json_depth));
+                json_object_object_add(l, "max_string_bytes", json_object_new_int64(h->limits.max_string_bytes));
+                json_object_object_add(o, "limits", l);
+        }
         return o;
 }
 
@@ -65,9 +78,10 @@ static int get_uint(json_object *root, const char *key, uint64_t min, uint64_t m
 
 int gl_hello_from_json(json_object *root, GlHello *ret, const char **ret_reason) {
         GlHello h = { 0 };
-        json_object *caps;
+        json_object *caps, *lim;
         uint64_t v;
 
+        h.type = get_str(root, "type", 0);
         h.instance = get_str(root, "instance", GL_HELLO_MAX_ID_LEN);
         if (!h.instance) {
                 *ret_reason = "hello without a valid \"instance\"";
@@ -108,6 +122,29 @@ int gl_hello_from_json(json_object *root, GlHello *ret, const char **ret_reason)
                         if (json_object_is_type(c, json_type_string))
                                 h.capabilities[h.n_capabilities++] = json_object_get_string(c);
                 }
+        }
+        if (json_object_object_get_ex(root, "limits", &lim) && json_object_is_type(lim, json_type_object)) {
+                /* Informative: a sender keeps within the smaller of its own
+                 * and the peer's limits.  Absent or odd values leave the
+                 * default; nothing can be raised above UINT32_MAX. */
+                struct {
+                        const char *name;
+                        uint32_t *field;
+                        uint32_t min;
+                } fields[] = {
+                        { "max_frame_bytes", &h.limits.max_frame_bytes, 1024 },
+                        { "max_json_bytes", &h.limits.max_json_bytes, 512 },
+                        { "max_frame_attachment_bytes", &h.limits.max_frame_attachment_bytes, 0 },
+                        { "max_message_attachment_bytes", &h.limits.max_message_attachment_bytes, 0 },
+                        { "max_json_depth", &h.limits.max_json_depth, 2 },
+                        { "max_string_bytes", &h.limits.max_string_bytes, 64 },
+                };
+
+                h.limits = GL_LIMITS_DEFAULT;
+                for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+                        if (get_uint(lim, fields[i].name, fields[i].min, UINT32_MAX, &v) == 1)
+                                *fields[i].field = (uint32_t) v;
+                h.have_limits = true;
         }
         *ret = h;
         return 0;

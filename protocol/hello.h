@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "frame.h"
+
 #define GL_PROTOCOL_VERSION_MIN 1
 #define GL_PROTOCOL_VERSION_MAX 1
 
@@ -13,6 +15,7 @@
 #define GL_HELLO_MAX_ID_LEN 64 /* instance, boot_id, ack_instance */
 
 typedef struct GlHello {
+        const char *type;     /* "hello"; NULL when building */
         const char *role;     /* "agent", "bridge", "client", ... */
         const char *software; /* free text, e.g. "guestlink-agent 0.1.0" */
         const char *instance; /* required, 1..64 characters */
@@ -24,6 +27,8 @@ typedef struct GlHello {
         uint64_t echo;            /* the peer nonce this answers, 0 = none */
         const char *ack_instance; /* whose frames the header's ack counts; may be NULL */
         uint64_t tx_first;        /* first sequence number the sender will (re)send, >= 1 */
+        GlLimits limits;          /* the sender's receive limits, if have_limits */
+        bool have_limits;
 } GlHello;
 
 /* Serialises a hello; NULL on ENOMEM. */

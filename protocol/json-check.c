@@ -12,8 +12,11 @@
  *  - bounds nesting: the top-level object is depth 1 and every object or
  *    array inside adds one (json-c's own depth counter also counts parser
  *    states, so it is set generously and only backs this one up);
- *  - rejects what json-c tolerates but RFC 8259 does not: single-quoted
- *    strings, bare words other than true/false/null (NaN, Infinity).
+ *  - enforces RFC 8259 where json-c is lenient: no single quotes, no bare
+ *    words but true/false/null, no raw control characters in strings, only
+ *    the standard escapes, UTF-16 surrogates only in valid pairs, numbers by
+ *    the grammar and integers within int64;
+ *  - rejects \u0000, so that decoded strings never hide a NUL.
  */
 /*
  * Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
@@ -48,32 +51,132 @@ static size_t utf8_sequence(const char *s, size_t avail) {
         return n;
 }
 
+static int hex4(const char *p, size_t avail, unsigned *ret) {
+        unsigned v = 0;
+
+        if (avail < 4)
+                return -1;
+        for (int i = 0; i < 4; i++) {
+                char c = p[i];
+                int d = c >= '0' && c <= '9'   ? c - '0'
+                        : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                        : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                               : -1;
+                if (d < 0)
+                        return -1;
+                v = v << 4 | (unsigned) d;
+        }
+        *ret = v;
+        return 0;
+}
+
+/* Scans a string whose opening quote is at text[*i]; leaves *i on the
+ * closing quote. */
+static int scan_string(const char *text, size_t len, size_t *i, const GlLimits *limits) {
+        size_t start = ++*i;
+
+        for (; *i < len; (*i)++) {
+                unsigned char c = (unsigned char) text[*i];
+                unsigned u, lo;
+
+                if (c == '"') {
+                        if (*i - start > limits->max_string_bytes)
+                                return -GL_FRAME_ERR_STRING_TOO_LONG;
+                        return 0;
+                }
+                if (c < 0x20)
+                        return -GL_FRAME_ERR_JSON_SYNTAX;
+                if (c >= 0x80) {
+                        size_t n = utf8_sequence(text + *i, len - *i);
+                        if (n == 0)
+                                return -GL_FRAME_ERR_JSON_SYNTAX;
+                        *i += n - 1;
+                        continue;
+                }
+                if (c != '\\')
+                        continue;
+                if (++*i >= len)
+                        return -GL_FRAME_ERR_JSON_SYNTAX;
+                if (strchr("\"\\/bfnrt", text[*i]) && text[*i] != '\0')
+                        continue;
+                if (text[*i] != 'u' || hex4(text + *i + 1, len - *i - 1, &u) < 0 || u == 0)
+                        return -GL_FRAME_ERR_JSON_SYNTAX;
+                *i += 4;
+                if (u >= 0xdc00 && u <= 0xdfff)
+                        return -GL_FRAME_ERR_JSON_SYNTAX; /* lone low surrogate */
+                if (u >= 0xd800 && u <= 0xdbff) {
+                        if (len - *i < 3 || text[*i + 1] != '\\' || text[*i + 2] != 'u' ||
+                            hex4(text + *i + 3, len - *i - 3, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
+                                return -GL_FRAME_ERR_JSON_SYNTAX; /* unpaired high surrogate */
+                        *i += 6;
+                }
+        }
+        return -GL_FRAME_ERR_JSON_SYNTAX; /* unterminated */
+}
+
+static bool is_digit(char c) {
+        return c >= '0' && c <= '9';
+}
+
+/* Scans a number at text[*i] by RFC 8259's grammar; leaves *i on its last
+ * character.  Integers (no fraction, no exponent) must fit int64. */
+static int scan_number(const char *text, size_t len, size_t *i) {
+        size_t p = *i, digits;
+        bool negative = false, integer = true;
+
+        if (text[p] == '-') {
+                negative = true;
+                p++;
+        }
+        if (p >= len || !is_digit(text[p]))
+                return -GL_FRAME_ERR_JSON_SYNTAX;
+        if (text[p] == '0' && p + 1 < len && is_digit(text[p + 1]))
+                return -GL_FRAME_ERR_JSON_SYNTAX; /* leading zero */
+        digits = p;
+        while (p < len && is_digit(text[p]))
+                p++;
+        digits = p - digits;
+        if (p < len && text[p] == '.') {
+                integer = false;
+                if (++p >= len || !is_digit(text[p]))
+                        return -GL_FRAME_ERR_JSON_SYNTAX;
+                while (p < len && is_digit(text[p]))
+                        p++;
+        }
+        if (p < len && (text[p] == 'e' || text[p] == 'E')) {
+                integer = false;
+                if (++p < len && (text[p] == '+' || text[p] == '-'))
+                        p++;
+                if (p >= len || !is_digit(text[p]))
+                        return -GL_FRAME_ERR_JSON_SYNTAX;
+                while (p < len && is_digit(text[p]))
+                        p++;
+        }
+        if (integer && digits >= 19) {
+                /* compare with 9223372036854775807 / ...808 digit by digit */
+                const char *max = negative ? "9223372036854775808" : "9223372036854775807";
+                const char *d = text + p - digits;
+
+                if (digits > 19 || memcmp(d, max, 19) > 0)
+                        return -GL_FRAME_ERR_JSON_SYNTAX;
+        }
+        *i = p - 1;
+        return 0;
+}
+
 static int prescan(const char *text, size_t len, const GlLimits *limits) {
         uint32_t depth = 0;
+        int r;
 
         for (size_t i = 0; i < len; i++) {
                 char c = text[i];
 
                 switch (c) {
-                case '"': {
-                        size_t start = ++i;
-
-                        for (; i < len && text[i] != '"'; i++) {
-                                if (text[i] == '\\')
-                                        i++;
-                                else if ((unsigned char) text[i] >= 0x80) {
-                                        size_t n = utf8_sequence(text + i, len - i);
-                                        if (n == 0)
-                                                return -GL_FRAME_ERR_JSON_SYNTAX;
-                                        i += n - 1;
-                                }
-                        }
-                        if (i >= len)
-                                return -GL_FRAME_ERR_JSON_SYNTAX;
-                        if (i - start > limits->max_string_bytes)
-                                return -GL_FRAME_ERR_STRING_TOO_LONG;
+                case '"':
+                        r = scan_string(text, len, &i, limits);
+                        if (r < 0)
+                                return r;
                         break;
-                }
                 case '{':
                 case '[':
                         if (++depth > limits->max_json_depth)
@@ -91,11 +194,8 @@ static int prescan(const char *text, size_t len, const GlLimits *limits) {
                 case '\n':
                 case ':':
                 case ',':
+                        break;
                 case '-':
-                case '+':
-                case '.':
-                case 'e':
-                case 'E':
                 case '0':
                 case '1':
                 case '2':
@@ -106,6 +206,9 @@ static int prescan(const char *text, size_t len, const GlLimits *limits) {
                 case '7':
                 case '8':
                 case '9':
+                        r = scan_number(text, len, &i);
+                        if (r < 0)
+                                return r;
                         break;
                 case 't':
                 case 'f':
@@ -131,6 +234,16 @@ static int prescan(const char *text, size_t len, const GlLimits *limits) {
         return 0;
 }
 
+int gl_json_check_text(const char *text, size_t len, const GlLimits *limits) {
+        if (len > limits->max_json_bytes)
+                return -GL_FRAME_ERR_JSON_TOO_LARGE;
+        if (len == 0)
+                return -GL_FRAME_ERR_JSON_MISSING;
+        if (memchr(text, '\0', len))
+                return -GL_FRAME_ERR_JSON_SYNTAX;
+        return prescan(text, len, limits);
+}
+
 static bool only_space(const char *s, size_t n) {
         for (size_t i = 0; i < n; i++)
                 if (!strchr(" \t\r\n", s[i]))
@@ -144,15 +257,7 @@ int gl_json_parse(const char *text, size_t len, const GlLimits *limits, json_obj
         enum json_tokener_error jerr;
         int r;
 
-        if (len > limits->max_json_bytes)
-                return -GL_FRAME_ERR_JSON_TOO_LARGE;
-        if (len == 0)
-                return -GL_FRAME_ERR_JSON_MISSING;
-        /* json-c rejects NUL bytes inside the text only in some states; do
-         * it here so that strings never carry a hidden NUL. */
-        if (memchr(text, '\0', len))
-                return -GL_FRAME_ERR_JSON_SYNTAX;
-        r = prescan(text, len, limits);
+        r = gl_json_check_text(text, len, limits);
         if (r < 0)
                 return r;
 

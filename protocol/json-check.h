@@ -14,3 +14,7 @@
  * STRING_TOO_LONG, JSON_TOO_LARGE) and nothing.
  */
 int gl_json_parse(const char *text, size_t len, const GlLimits *limits, json_object **ret);
+
+/* The lexical checks of gl_json_parse() alone (no parse, no allocation):
+ * for text we are about to send. */
+int gl_json_check_text(const char *text, size_t len, const GlLimits *limits);

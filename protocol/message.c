@@ -78,10 +78,22 @@ static int get_id(json_object *root, uint64_t *ret) {
         return 1;
 }
 
-static json_object *get_body(json_object *root, const char *key) {
+/* The body member: absent, or an object. */
+static int get_body(json_object *root, const char *key, json_object **ret) {
         json_object *v;
 
-        return json_object_object_get_ex(root, key, &v) ? v : NULL;
+        if (!json_object_object_get_ex(root, key, &v)) {
+                *ret = NULL;
+                return 0;
+        }
+        if (!json_object_is_type(v, json_type_object))
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static bool valid_name(const char *s) {
+        return s && *s && strlen(s) <= GL_MESSAGE_NAME_MAX;
 }
 
 int gl_message_parse(json_object *root, GlMessage **ret_message, const char **ret_reason) {
@@ -104,14 +116,20 @@ int gl_message_parse(json_object *root, GlMessage **ret_message, const char **re
         switch (m->type) {
         case GL_MSG_REQUEST:
                 m->name = get_string(root, "method");
-                if (!m->name || !*m->name) {
-                        *ret_reason = "request without \"method\"";
+                if (!valid_name(m->name)) {
+                        *ret_reason = "request without a valid \"method\" (1 to 128 bytes)";
                         goto invalid;
                 }
-                m->body = get_body(root, "params");
+                if (get_body(root, "params", &m->body) < 0) {
+                        *ret_reason = "\"params\" is not an object";
+                        goto invalid;
+                }
                 break;
         case GL_MSG_RESPONSE:
-                m->body = get_body(root, "result");
+                if (get_body(root, "result", &m->body) < 0) {
+                        *ret_reason = "\"result\" is not an object";
+                        goto invalid;
+                }
                 break;
         case GL_MSG_ERROR: {
                 const char *code = get_string(root, "code");
@@ -125,11 +143,14 @@ int gl_message_parse(json_object *root, GlMessage **ret_message, const char **re
         }
         case GL_MSG_EVENT:
                 m->name = get_string(root, "event");
-                if (!m->name || !*m->name) {
-                        *ret_reason = "event without \"event\" name";
+                if (!valid_name(m->name)) {
+                        *ret_reason = "event without a valid \"event\" name (1 to 128 bytes)";
                         goto invalid;
                 }
-                m->body = get_body(root, "data");
+                if (get_body(root, "data", &m->body) < 0) {
+                        *ret_reason = "\"data\" is not an object";
+                        goto invalid;
+                }
                 break;
         case GL_MSG_PING:
         case GL_MSG_PONG:

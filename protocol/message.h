@@ -52,6 +52,9 @@ GlMessageType gl_message_type_from_string(const char *s);
  * languages hold in doubles. */
 #define GL_MESSAGE_ID_MAX ((UINT64_C(1) << 53) - 1)
 
+/* Longest method or event name, in bytes. */
+#define GL_MESSAGE_NAME_MAX 128
+
 typedef struct GlMessage {
         GlMessageType type;
         uint64_t id;               /* request, response, error (0 = none), ping, pong */

@@ -12,6 +12,8 @@
 #define DEFAULT_REQUESTS_IN_FLIGHT 256
 #define MAX_IMMEDIATE 64 /* queued pongs and error notices */
 #define MAX_LOCAL_EVENTS 1024
+#define HELLO_RETRY_MS 1000
+#define GL_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 /* A message handed to the session, until its last frame is acknowledged
  * (reliable) or written (unreliable). */
@@ -25,12 +27,13 @@ typedef struct OutMsg {
         size_t json_len;
         uint8_t *att;
         size_t att_len;
-        size_t att_off;   /* bulk: attachment bytes already cut into frames */
-        bool json_cut;    /* bulk: first frame cut */
-        unsigned flags;   /* GlSendFlags */
-        unsigned frames;  /* frames referencing this message */
-        uint64_t request; /* request id carried, 0 = none */
-        size_t cost;      /* bytes charged to its class budget */
+        size_t att_off;    /* bulk: attachment bytes already cut into frames */
+        bool json_cut;     /* bulk: first frame cut */
+        unsigned flags;    /* GlSendFlags */
+        unsigned frames;   /* frames referencing this message */
+        bool first_in_rtx; /* scratch: its first frame is still unacknowledged */
+        uint64_t request;  /* request id carried, 0 = none */
+        size_t cost;       /* bytes charged to its class budget */
 } OutMsg;
 
 typedef enum OutKind {
@@ -50,8 +53,11 @@ typedef struct OutFrame {
         size_t json_len;
         const uint8_t *att;
         size_t att_len;
-        char *owned_json; /* OUT_HELLO, OUT_ACK, OUT_NOTICE */
-        uint64_t echo;    /* OUT_HELLO */
+        char *owned_json;   /* OUT_HELLO, OUT_ACK, OUT_NOTICE */
+        uint64_t echo;      /* OUT_HELLO */
+        bool padded;        /* OUT_HELLO: a retry, padded to GL_DECODER_HELLO_MAX_BYTES */
+        bool voided;        /* OUT_FRAME: goes out as an empty no-op frame (peer restarted) */
+        size_t window_cost; /* bulk bytes charged to the window */
 } OutFrame;
 
 typedef struct Pending {
@@ -82,8 +88,11 @@ struct GlSession {
         GlSessionStats stats;
 
         /* handshake */
-        uint64_t nonce;        /* ours, for this connection */
-        uint64_t echoed_nonce; /* peer nonce we last answered */
+        uint64_t nonce;      /* ours, for this connection */
+        uint64_t nonce_base; /* derived from our instance, so instances differ */
+        uint64_t nonce_counter;
+        uint64_t hello_deadline; /* next hello retry while in handshake, 0 = not armed */
+        uint64_t echoed_nonce;   /* peer nonce we last answered */
         char *peer_instance;
         json_object *peer_hello_root;
         GlHello peer_hello;
@@ -105,7 +114,10 @@ struct GlSession {
         /* receiving */
         uint64_t recv_last;
         bool ack_pending;
-        bool nack_sent;
+        bool nack_sent; /* a NACK was sent for the current gap */
+        bool nack_owed; /* ... and must still go out */
+        GlLimits peer_limits;
+        bool have_peer_limits;
         GlMessage *partial; /* bulk message being reassembled */
         uint8_t *partial_buf;
         size_t partial_len, partial_cap;
@@ -135,3 +147,6 @@ int session_enqueue(GlSession *s, json_object *envelope, uint8_t *att, size_t at
 void session_rtx_drop_acked(GlSession *s);
 void session_stop_writing(GlSession *s);
 void session_set_state(GlSession *s, GlSessionState state);
+void session_new_nonce(GlSession *s);
+void session_void_for_restart(GlSession *s);
+int session_enqueue_answer(GlSession *s, json_object *envelope, uint8_t *att, size_t att_len, unsigned flags);

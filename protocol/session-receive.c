@@ -41,6 +41,7 @@ static void peer_restarted(GlSession *s) {
                         i++;
         }
         s->n_incoming = 0;
+        session_void_for_restart(s);
         drop_partial(s);
         s->partial_drop = false;
         session_local_push(s, &(GlSessionEvent){ .type = GL_SESSION_EVENT_PEER_RESTARTED });
@@ -79,7 +80,8 @@ static void handle_hello(GlSession *s, const GlFrame *f) {
 
         if (parse_json(s, f, &root) < 0)
                 return;
-        if (gl_hello_from_json(root, &h, &reason) < 0) {
+        if (gl_hello_from_json(root, &h, &reason) < 0 ||
+            (h.type && strcmp(h.type, "hello") != 0 && (reason = "hello frame of another type"))) {
                 session_protocol_error(s, GL_SESSION_ERR_BAD_HELLO, reason, 0);
                 json_object_put(root);
                 return;
@@ -97,17 +99,23 @@ static void handle_hello(GlSession *s, const GlFrame *f) {
                 free(s->peer_instance);
                 s->peer_instance = instance;
                 s->recv_last = h.tx_first - 1;
-                s->nack_sent = false;
+                s->nack_sent = s->nack_owed = false;
         } else if (h.tx_first - 1 > s->recv_last) {
-                session_protocol_error(s, GL_SESSION_ERR_SEQUENCE_GAP, "the peer no longer has frames we missed",
+                /* An honest peer only forgets frames we acknowledged: this
+                 * hello is forged (say, planted in a payload and found while
+                 * resynchronising) and would make us skip real frames. */
+                session_protocol_error(s, GL_SESSION_ERR_BAD_HELLO, "hello skips frames we never acknowledged",
                                        h.tx_first);
-                s->recv_last = h.tx_first - 1;
+                json_object_put(root);
+                return;
         }
 
         json_object_put(s->peer_hello_root);
         s->peer_hello_root = root;
         s->peer_hello = h;
         s->have_peer_hello = true;
+        s->have_peer_limits = h.have_limits;
+        s->peer_limits = h.limits;
 
         version = gl_hello_negotiate(s->config.min_version, s->config.max_version, h.min_version, h.max_version);
         if (version == 0) {
@@ -128,7 +136,7 @@ static void handle_hello(GlSession *s, const GlFrame *f) {
                  * stream a truncated frame would swallow what follows. */
                 imm_drop_notices(s);
                 session_set_state(s, GL_SESSION_HANDSHAKE);
-                s->nonce++;
+                session_new_nonce(s);
                 s->echoed_nonce = 0;
         } else if (s->state == GL_SESSION_INCOMPATIBLE)
                 session_set_state(s, GL_SESSION_HANDSHAKE);
@@ -163,7 +171,7 @@ static bool sequence_accept(GlSession *s, const GlFrameHeader *h) {
                 s->stats.gaps++;
                 if (!s->nack_sent) {
                         s->nack_sent = true;
-                        s->ack_pending = true;
+                        s->nack_owed = true;
                 }
                 return false;
         }
@@ -269,7 +277,6 @@ static int partial_append(GlSession *s, const uint8_t *data, size_t len, uint64_
                 if (s->partial && s->partial->id && s->partial->type == GL_MSG_REQUEST)
                         reply_error(s, s->partial->id, GL_ERROR_TOO_LARGE, "attachment too large");
                 drop_partial(s);
-                s->partial_drop = true;
                 return -EMSGSIZE;
         }
         if (s->partial_len + len > s->partial_cap) {
@@ -298,13 +305,22 @@ static int handle_message(GlSession *s, const GlFrame *f, GlMessage **ret) {
         json_object *root;
         GlMessage *m;
 
-        if (s->state != GL_SESSION_ESTABLISHED) {
-                s->stats.dropped_early++;
-                return 0;
-        }
+        if (s->state != GL_SESSION_ESTABLISHED)
+                return 0; /* the decoder passes only hellos then; keep it that way */
         process_ack(s, h->ack, false);
         if ((h->flags & GL_FRAME_F_RELIABLE) && !sequence_accept(s, h))
                 return 0;
+        if (h->json_len == 0 && h->attach_len == 0 && !(h->flags & GL_FRAME_F_CONTINUATION))
+                return 0; /* a no-op: a frame the peer voided */
+        if (bulk && (!(h->flags & GL_FRAME_F_RELIABLE) ||
+                     GL_FRAME_HEADER_SIZE + (uint64_t) h->json_len + h->attach_len > GL_BULK_CHUNK_BYTES)) {
+                session_protocol_error(s, GL_SESSION_ERR_BAD_CHUNK, "bulk frame unsequenced or over 32 KiB", h->seq);
+                if (s->partial || (h->flags & GL_FRAME_F_MORE)) {
+                        drop_partial(s);
+                        s->partial_drop = (h->flags & GL_FRAME_F_MORE) != 0;
+                }
+                return 0;
+        }
 
         if (h->flags & GL_FRAME_F_CONTINUATION) {
                 if (s->partial_drop) {
@@ -317,8 +333,11 @@ static int handle_message(GlSession *s, const GlFrame *f, GlMessage **ret) {
                                                h->seq);
                         return 0;
                 }
-                if (partial_append(s, f->attach, h->attach_len, h->seq) < 0)
+                if (partial_append(s, f->attach, h->attach_len, h->seq) < 0) {
+                        /* swallow the rest of the message */
+                        s->partial_drop = (h->flags & GL_FRAME_F_MORE) != 0;
                         return 0;
+                }
                 if (h->flags & GL_FRAME_F_MORE)
                         return 0;
                 m = s->partial;
@@ -330,14 +349,12 @@ static int handle_message(GlSession *s, const GlFrame *f, GlMessage **ret) {
                 goto deliver;
         }
 
-        if (s->partial || s->partial_drop) {
-                /* Only a broken peer starts a message inside another. */
-                if (s->partial_drop || bulk)
-                        session_protocol_error(s, GL_SESSION_ERR_BAD_CHUNK, "bulk message cut short", h->seq);
-                if (bulk) {
-                        drop_partial(s);
-                        s->partial_drop = false;
-                }
+        if (bulk && (s->partial || s->partial_drop)) {
+                /* Only a broken peer starts a bulk message inside another;
+                 * control messages may come between chunks. */
+                session_protocol_error(s, GL_SESSION_ERR_BAD_CHUNK, "bulk message cut short", h->seq);
+                drop_partial(s);
+                s->partial_drop = false;
         }
         if (parse_json(s, f, &root) < 0) {
                 if (bulk && (h->flags & GL_FRAME_F_MORE))
@@ -353,7 +370,7 @@ static int handle_message(GlSession *s, const GlFrame *f, GlMessage **ret) {
         if (bulk && (h->flags & GL_FRAME_F_MORE)) {
                 s->partial = m;
                 if (partial_append(s, f->attach, h->attach_len, h->seq) < 0)
-                        return 0;
+                        s->partial_drop = true;
                 return 0;
         }
         if (attach_copy(m, f->attach, h->attach_len) < 0) {

@@ -76,6 +76,12 @@ GlSession *gl_session_new(const GlSessionConfig *config) {
         for (unsigned i = 0; i < s->n_caps; i++)
                 if (!(s->caps[i] = strdup(config->capabilities[i])))
                         return gl_session_free(s);
+        /* Nonces count per connection from a base that depends on the
+         * instance: a hello replayed from another instance's session can
+         * then not echo our current nonce by accident. */
+        for (const char *c = s->instance; *c; c++)
+                s->nonce_base = (s->nonce_base ^ (uint8_t) *c) * UINT64_C(0x100000001b3);
+        s->nonce_base %= GL_MESSAGE_ID_MAX;
         s->tx_next = 1;
         s->next_id = 1;
         s->next_ping = 1;
@@ -229,7 +235,25 @@ void session_pending_remove(GlSession *s, Pending *p) {
         *p = s->pending[--s->n_pending];
 }
 
+static bool hello_queued(const GlSession *s) {
+        for (const OutFrame *f = s->imm_head; f; f = f->next)
+                if (f->kind == OUT_HELLO)
+                        return true;
+        return false;
+}
+
 void gl_session_expire(GlSession *s, uint64_t now_ms) {
+        if (s->state == GL_SESSION_HANDSHAKE) {
+                if (s->hello_deadline == 0)
+                        s->hello_deadline = now_ms + HELLO_RETRY_MS;
+                else if (now_ms >= s->hello_deadline) {
+                        s->hello_deadline = now_ms + HELLO_RETRY_MS;
+                        if (!hello_queued(s) && session_queue_hello(s, s->echoed_nonce) >= 0) {
+                                s->imm_tail->padded = true;
+                                s->stats.hello_retries++;
+                        }
+                }
+        }
         for (unsigned i = 0; i < s->n_pending;) {
                 Pending *p = &s->pending[i];
 
@@ -245,6 +269,8 @@ void gl_session_expire(GlSession *s, uint64_t now_ms) {
 uint64_t gl_session_next_deadline(const GlSession *s) {
         uint64_t d = UINT64_MAX;
 
+        if (s->state == GL_SESSION_HANDSHAKE)
+                d = s->hello_deadline; /* 0: not armed yet, call now */
         for (unsigned i = 0; i < s->n_pending; i++)
                 if (s->pending[i].deadline < d)
                         d = s->pending[i].deadline;
@@ -283,7 +309,7 @@ int session_queue_notice(GlSession *s, json_object *msg) {
                 return -ENOBUFS;
         }
         f = calloc(1, sizeof(*f));
-        text = json_object_to_json_string_length(msg, JSON_C_TO_STRING_PLAIN, &len);
+        text = json_object_to_json_string_length(msg, GL_JSON_FLAGS, &len);
         if (!f || !(f->owned_json = strndup(text, len))) {
                 free(f);
                 json_object_put(msg);
@@ -308,6 +334,26 @@ int session_queue_hello(GlSession *s, uint64_t echo) {
         return 0;
 }
 
+static GlLimits effective_limits(const GlSession *s) {
+        GlLimits l = s->limits;
+
+        if (s->have_peer_limits) {
+#define MIN_FIELD(f) l.f = s->peer_limits.f < l.f ? s->peer_limits.f : l.f
+                MIN_FIELD(max_frame_bytes);
+                MIN_FIELD(max_json_bytes);
+                MIN_FIELD(max_frame_attachment_bytes);
+                MIN_FIELD(max_message_attachment_bytes);
+                MIN_FIELD(max_json_depth);
+                MIN_FIELD(max_string_bytes);
+#undef MIN_FIELD
+        }
+        return l;
+}
+
+const GlLimits *gl_session_peer_limits(const GlSession *s) {
+        return s->have_peer_limits ? &s->peer_limits : NULL;
+}
+
 bool gl_session_can_send(const GlSession *s, unsigned flags, size_t bytes) {
         const MsgQueue *q = flags & GL_SEND_BULK ? &s->bulk : &s->ctl;
         size_t max = flags & GL_SEND_BULK ? s->config.max_bulk_queue_bytes : s->config.max_control_queue_bytes;
@@ -320,6 +366,7 @@ int session_enqueue(GlSession *s, json_object *envelope, uint8_t *att, size_t at
         MsgQueue *q = queue_of(s, flags);
         const char *text;
         size_t len, cost;
+        GlLimits limits;
         OutMsg *m;
 
         if (!envelope) {
@@ -331,20 +378,25 @@ int session_enqueue(GlSession *s, json_object *envelope, uint8_t *att, size_t at
                 free(att);
                 return -EINVAL;
         }
-        text = json_object_to_json_string_length(envelope, JSON_C_TO_STRING_PLAIN, &len);
+        text = json_object_to_json_string_length(envelope, GL_JSON_FLAGS, &len);
+        /* Never send what the peer (or we) would refuse: it would use up a
+         * sequence number and reach the other side as a protocol error. */
+        limits = effective_limits(s);
+        if (gl_json_check_text(text, len, &limits) < 0)
+                goto too_big;
         if (flags & GL_SEND_BULK) {
-                if (GL_FRAME_HEADER_SIZE + len >= GL_BULK_CHUNK_BYTES ||
-                    att_len > s->limits.max_message_attachment_bytes)
+                if (GL_FRAME_HEADER_SIZE + len >= GL_BULK_CHUNK_BYTES || att_len > limits.max_message_attachment_bytes)
                         goto too_big;
-        } else if (len > s->limits.max_json_bytes || att_len > s->limits.max_frame_attachment_bytes ||
-                   GL_FRAME_HEADER_SIZE + len + att_len > s->limits.max_frame_bytes)
+        } else if (len > limits.max_json_bytes || att_len > limits.max_frame_attachment_bytes ||
+                   GL_FRAME_HEADER_SIZE + len + att_len > limits.max_frame_bytes)
                 goto too_big;
 
         cost = len + att_len + GL_FRAME_HEADER_SIZE;
-        /* Answers to the peer's requests are not refused for lack of room:
-         * there are at most max_requests_in_flight of them, and refusing
-         * would break "exactly one response per request". */
-        if (!(flags & SEND_ANSWER) && !gl_session_can_send(s, flags, cost)) {
+        /* Control answers to the peer's requests are not refused for lack
+         * of room: there are at most max_requests_in_flight of them, and
+         * refusing would break "exactly one response per request".  Bulk
+         * answers (up to max_message_attachment_bytes each) do count. */
+        if ((!(flags & SEND_ANSWER) || (flags & GL_SEND_BULK)) && !gl_session_can_send(s, flags, cost)) {
                 json_object_put(envelope);
                 free(att);
                 return -ENOBUFS;
@@ -378,7 +430,7 @@ too_big:
 }
 
 static bool valid_name(const char *name) {
-        return name && *name && strlen(name) <= 128;
+        return name && *name && strlen(name) <= GL_MESSAGE_NAME_MAX;
 }
 
 int gl_session_send_event(GlSession *s, const char *name, json_object *data, uint8_t *attachment, size_t attachment_len,
@@ -439,6 +491,12 @@ int gl_session_respond(GlSession *s, uint64_t id, json_object *result, uint8_t *
         }
         r = session_enqueue(s, gl_message_new_response(id, result), attachment, attachment_len,
                             (flags & ~(unsigned) GL_SEND_UNRELIABLE) | SEND_ANSWER, 0);
+        if (r == -ENOBUFS) {
+                /* Only a bulk answer can be refused for room: the request
+                 * stays open, to be answered again later or with an error. */
+                s->incoming[s->n_incoming++] = id;
+                return r;
+        }
         if (r == -EMSGSIZE) {
                 /* Exactly one answer per request, whatever happens. */
                 (void) session_enqueue(s, gl_message_new_error(id, GL_ERROR_TOO_LARGE, "response too large"), NULL, 0,
@@ -491,10 +549,12 @@ static int serialise_hello(GlSession *s, OutFrame *f) {
 
         for (unsigned i = 0; i < s->n_caps; i++)
                 h.capabilities[i] = s->caps[i];
+        h.limits = s->limits;
+        h.have_limits = true;
         o = gl_hello_to_json(&h);
         if (!o)
                 return -ENOMEM;
-        text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+        text = json_object_to_json_string_length(o, GL_JSON_FLAGS, &len);
         f->owned_json = strndup(text, len);
         json_object_put(o);
         if (!f->owned_json)
@@ -502,6 +562,12 @@ static int serialise_hello(GlSession *s, OutFrame *f) {
         f->json = f->owned_json;
         f->json_len = len;
         f->h.kind = GL_FRAME_HELLO;
+        if (f->padded && GL_FRAME_HEADER_SIZE + len < GL_DECODER_HELLO_MAX_BYTES) {
+                static const uint8_t zeros[GL_DECODER_HELLO_MAX_BYTES];
+
+                f->att = zeros;
+                f->att_len = GL_DECODER_HELLO_MAX_BYTES - GL_FRAME_HEADER_SIZE - len;
+        }
         return 0;
 }
 
@@ -570,8 +636,10 @@ static void rtx_append(GlSession *s, OutFrame *f) {
         else
                 s->rtx_head = f;
         s->rtx_tail = f;
-        if (f->h.flags & GL_FRAME_F_BULK)
-                s->rtx_bulk_bytes += GL_FRAME_HEADER_SIZE + f->json_len + f->att_len;
+        if (f->h.flags & GL_FRAME_F_BULK) {
+                f->window_cost = GL_FRAME_HEADER_SIZE + f->json_len + f->att_len;
+                s->rtx_bulk_bytes += f->window_cost;
+        }
         if (f->msg->request && (p = session_pending_find(s, f->msg->request)))
                 p->seq = f->h.seq;
 }
@@ -598,6 +666,18 @@ static OutFrame *pick(GlSession *s) {
         }
         if (s->state != GL_SESSION_ESTABLISHED)
                 return NULL;
+        if (s->nack_owed) {
+                /* A gap: ask for the resend before sending anything else, as
+                 * our own traffic would carry only the plain ack. */
+                f = calloc(1, sizeof(*f));
+                if (!f)
+                        return NULL;
+                f->kind = OUT_ACK;
+                f->h.kind = GL_FRAME_ACK;
+                f->h.flags = GL_FRAME_F_NACK;
+                s->nack_owed = false;
+                return f;
+        }
         if (s->tx_cur) {
                 f = s->tx_cur;
                 s->tx_cur = f->next;
@@ -622,8 +702,6 @@ static OutFrame *pick(GlSession *s) {
                         return NULL;
                 f->kind = OUT_ACK;
                 f->h.kind = GL_FRAME_ACK;
-                if (s->nack_sent)
-                        f->h.flags |= GL_FRAME_F_NACK;
                 return f;
         }
         return NULL;
@@ -638,7 +716,7 @@ bool gl_session_want_output(GlSession *s) {
                 return true;
         if (s->state != GL_SESSION_ESTABLISHED)
                 return false;
-        return s->tx_cur || s->ctl.head || s->ack_pending ||
+        return s->nack_owed || s->tx_cur || s->ctl.head || s->ack_pending ||
                (s->bulk.head && s->rtx_bulk_bytes < s->config.max_window_bytes);
 }
 
@@ -652,6 +730,11 @@ size_t gl_session_output(GlSession *s, GlIovec iov[GL_SESSION_IOV_MAX]) {
                         return 0;
                 /* Stamp the current acknowledgement into the header. */
                 f->h.version = GL_FRAME_VERSION;
+                if (f->voided) {
+                        f->h.flags = GL_FRAME_F_RELIABLE;
+                        f->json_len = 0;
+                        f->att_len = 0;
+                }
                 if (s->peer_instance) {
                         f->h.ack = s->recv_last;
                         s->ack_pending = false;
@@ -686,8 +769,7 @@ void session_rtx_drop_acked(GlSession *s) {
                         s->rtx_tail = NULL;
                 if (s->tx_cur == f)
                         s->tx_cur = f->next;
-                if (f->h.flags & GL_FRAME_F_BULK)
-                        s->rtx_bulk_bytes -= GL_FRAME_HEADER_SIZE + f->json_len + f->att_len;
+                s->rtx_bulk_bytes -= f->window_cost;
                 out_frame_free(s, f);
         }
 }
@@ -711,7 +793,65 @@ void gl_session_output_advance(GlSession *s, size_t n) {
 
 /* ---- connection state ---- */
 
+void session_new_nonce(GlSession *s) {
+        s->nonce_counter++;
+        s->nonce = (s->nonce_base + s->nonce_counter) % GL_MESSAGE_ID_MAX + 1; /* 1 .. 2^53-1 */
+}
+
+/* Takes messages the new peer instance must not get out of a queue. */
+static void drop_for_restart(MsgQueue *q) {
+        OutMsg **link = &q->head, *m;
+
+        q->tail = NULL;
+        while ((m = *link)) {
+                /* begun: its first frame went out and is no longer queued
+                 * for resending, so the old instance received it */
+                bool begun_for_old_peer = m->json_cut && !(m->frames > 0 && m->first_in_rtx);
+
+                if (!(m->flags & SEND_ANSWER) && !begun_for_old_peer) {
+                        q->tail = m;
+                        link = &m->next;
+                        continue;
+                }
+                *link = m->next;
+                m->next = NULL;
+                m->json_cut = true;
+                m->att_off = m->att_len;
+                if (m->frames == 0) {
+                        q->bytes -= m->cost;
+                        out_msg_free(m);
+                }
+        }
+}
+
+/*
+ * The peer restarted.  Answers queued for its old instance must not reach
+ * the new one, whose request ids start again; neither must the rest of a
+ * bulk message whose beginning the old instance received.  Frames already
+ * sequenced keep their numbers (the new peer was told where we start) and
+ * go out as empty no-op frames; messages not cut yet are dropped.
+ */
+void session_void_for_restart(GlSession *s) {
+        for (OutFrame *f = s->rtx_head; f; f = f->next)
+                f->msg->first_in_rtx = false;
+        for (OutFrame *f = s->rtx_head; f; f = f->next) {
+                OutMsg *m = f->msg;
+                bool continuation = f->h.flags & GL_FRAME_F_CONTINUATION;
+
+                if (!continuation)
+                        m->first_in_rtx = true;
+                if (((m->flags & SEND_ANSWER) || (continuation && !m->first_in_rtx)) && !f->voided) {
+                        f->voided = true;
+                        s->stats.voided_frames++;
+                }
+        }
+        drop_for_restart(&s->ctl);
+        drop_for_restart(&s->bulk);
+}
+
 void session_set_state(GlSession *s, GlSessionState state) {
+        if (state != s->state)
+                s->hello_deadline = 0;
         s->state = state;
         gl_decoder_set_hello_only(s->decoder, state != GL_SESSION_ESTABLISHED);
 }
@@ -729,7 +869,7 @@ void gl_session_connected(GlSession *s) {
         session_stop_writing(s);
         gl_decoder_reset(s->decoder);
         session_set_state(s, GL_SESSION_HANDSHAKE);
-        s->nonce++;
+        session_new_nonce(s);
         s->echoed_nonce = 0;
         s->stats.connects++;
         (void) session_queue_hello(s, 0);

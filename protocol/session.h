@@ -70,7 +70,6 @@ typedef enum GlSessionError {
         GL_SESSION_ERR_BAD_CHUNK,
         GL_SESSION_ERR_TOO_MANY_REQUESTS,
         GL_SESSION_ERR_DUPLICATE_REQUEST,
-        GL_SESSION_ERR_UNMATCHED_RESPONSE,
 } GlSessionError;
 
 typedef struct GlSessionEvent {
@@ -91,7 +90,8 @@ typedef struct GlSessionStats {
         uint64_t retransmits;         /* reliable frames sent again */
         uint64_t protocol_errors;     /* all PROTOCOL_ERROR events */
         uint64_t unmatched_responses; /* responses to no pending request (late, or bogus) */
-        uint64_t dropped_early;       /* message frames before the handshake completed */
+        uint64_t hello_retries;       /* padded hellos sent because a handshake stalled */
+        uint64_t voided_frames;       /* unacknowledged frames voided because the peer restarted */
         uint64_t connects;            /* gl_session_connected() calls */
         uint64_t handshakes;          /* ESTABLISHED transitions */
 } GlSessionStats;
@@ -135,8 +135,14 @@ bool gl_session_want_output(GlSession *s);
  * Sending.  Each takes ownership of body (a json_object reference) and of
  * attachment (malloc()ed, freed with free()), also on failure.  Returns 0,
  * -ENOBUFS when the class's queue is full (try again once acknowledgements
- * have freed room), -EMSGSIZE when the message can never fit a frame,
- * -EINVAL, -ENOMEM.
+ * have freed room), -EMSGSIZE when the message can never fit a frame or
+ * breaks the peer's or our JSON limits, -EINVAL, -ENOMEM.
+ *
+ * gl_session_respond() answers a request of the peer exactly once: -ENOENT
+ * if there is no such request open.  A control response is never refused
+ * for room; a bulk one may get -ENOBUFS, and the request then stays open.
+ * A response that cannot fit at all (-EMSGSIZE) is replaced by a
+ * "too-large" error, so the peer still gets its one answer.
  */
 int gl_session_send_event(GlSession *s, const char *name, json_object *data, uint8_t *attachment, size_t attachment_len,
                           unsigned flags);
@@ -150,7 +156,15 @@ int gl_session_ping(GlSession *s, uint64_t *ret_id);
 /* Whether a message of this size and class would be accepted now. */
 bool gl_session_can_send(const GlSession *s, unsigned flags, size_t bytes);
 
-/* Request timeouts: local "timeout" errors for requests past their deadline. */
+/*
+ * Timers.  gl_session_expire() raises local "timeout" errors for requests
+ * past their deadline and, while a handshake is stuck, sends the hello
+ * again (padded, to flush a peer decoder waiting for the rest of a frame
+ * cut by a disconnect).  gl_session_next_deadline() is when to call it
+ * next: UINT64_MAX if never, 0 if now.
+ */
 void gl_session_expire(GlSession *s, uint64_t now_ms);
-/* Earliest deadline of a pending request, UINT64_MAX if none. */
 uint64_t gl_session_next_deadline(const GlSession *s);
+
+/* The peer's announced limits, once known (NULL before). */
+const GlLimits *gl_session_peer_limits(const GlSession *s);

@@ -40,6 +40,27 @@ static const struct {
         { "{\"a\":\"\xf0\x9f\x98\x80\"}", 0 },                         /* U+1F600 */
         { "{/*c*/}", -GL_FRAME_ERR_JSON_SYNTAX },
         { "{\"a\":\"unterminated}", -GL_FRAME_ERR_JSON_SYNTAX },
+        { "{\"a\":\"tab\there\"}", -GL_FRAME_ERR_JSON_SYNTAX }, /* raw control character */
+        { "{\"a\":\"\\t\\n\\/\\\\\\b\\f\\r\"}", 0 },            /* every short escape */
+        { "{\"a\":\"\\x41\"}", -GL_FRAME_ERR_JSON_SYNTAX },     /* no such escape */
+        { "{\"a\":\"\\u00e9\"}", 0 },
+        { "{\"a\":\"\\u0000\"}", -GL_FRAME_ERR_JSON_SYNTAX }, /* would hide a NUL */
+        { "{\"a\":\"\\u12g4\"}", -GL_FRAME_ERR_JSON_SYNTAX },
+        { "{\"a\":\"\\ud83d\\ude00\"}", 0 },                   /* surrogate pair */
+        { "{\"a\":\"\\ud83d\"}", -GL_FRAME_ERR_JSON_SYNTAX },  /* lone high surrogate */
+        { "{\"a\":\"\\ude00x\"}", -GL_FRAME_ERR_JSON_SYNTAX }, /* lone low surrogate */
+        { "{\"a\":1.}", -GL_FRAME_ERR_JSON_SYNTAX },
+        { "{\"a\":.5}", -GL_FRAME_ERR_JSON_SYNTAX },
+        { "{\"a\":-}", -GL_FRAME_ERR_JSON_SYNTAX },
+        { "{\"a\":1e}", -GL_FRAME_ERR_JSON_SYNTAX },
+        { "{\"a\":+1}", -GL_FRAME_ERR_JSON_SYNTAX },
+        { "{\"a\":-0.5E+3}", 0 },
+        { "{\"a\":9223372036854775807}", 0 }, /* INT64_MAX */
+        { "{\"a\":9223372036854775808}", -GL_FRAME_ERR_JSON_SYNTAX },
+        { "{\"a\":-9223372036854775808}", 0 }, /* INT64_MIN */
+        { "{\"a\":-9223372036854775809}", -GL_FRAME_ERR_JSON_SYNTAX },
+        { "{\"a\":12345678901234567890123}", -GL_FRAME_ERR_JSON_SYNTAX },
+        { "{\"a\":1.5e300}", 0 },
 };
 
 static void test_table(void) {

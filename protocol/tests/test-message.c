@@ -34,6 +34,12 @@ static const struct {
         { "{\"type\":\"teleport\",\"id\":3}", -EPROTONOSUPPORT, 0 },
         { "{\"id\":3}", -EPROTONOSUPPORT, 0 },
         { "{\"type\":7}", -EPROTONOSUPPORT, 0 },
+        { "{\"type\":\"request\",\"id\":1,\"method\":\"info\",\"params\":[1]}", -EINVAL, 0 },
+        { "{\"type\":\"response\",\"id\":1,\"result\":\"ok\"}", -EINVAL, 0 },
+        { "{\"type\":\"event\",\"event\":\"x\",\"data\":null}", -EINVAL, 0 },
+        { "{\"type\":\"event\",\"event\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}",
+          -EINVAL, 0 }, /* name of 129 bytes */
 };
 
 static void test_envelopes(void) {

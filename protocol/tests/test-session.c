@@ -404,13 +404,17 @@ static void test_bad_hello_first(void) {
         gl_session_free(b);
 }
 
-/* A reassembled bulk message over max_message_attachment_bytes: reported,
- * dropped without holding more than the limit, the stream goes on. */
+/* A reassembled bulk message over max_message_attachment_bytes: the
+ * sender, told the limit in the hello, refuses to send it; a peer that
+ * sends it anyway gets it reported and dropped, and the stream goes on. */
 static void test_message_attachment_limit(void) {
         GlSessionConfig cfg = { .role = "bridge", .instance = "b" };
         GlSession *a = test_session_new("agent", "a", 1, 1), *b;
         g_autoptr(GArray) ev_a = test_events_new();
         g_autoptr(GArray) ev_b = test_events_new();
+        g_autoptr(GByteArray) wire = g_byte_array_new();
+        g_autofree uint8_t *chunk = g_malloc0(30000);
+        const uint16_t bulk = GL_FRAME_F_RELIABLE | GL_FRAME_F_BULK;
         unsigned errors = 0;
 
         cfg.limits = GL_LIMITS_DEFAULT;
@@ -420,10 +424,18 @@ static void test_message_attachment_limit(void) {
         gl_session_connected(b);
         test_pump(a, b, ev_a, ev_b);
         g_array_set_size(ev_b, 0);
-        g_assert_cmpint(gl_session_send_event(a, "big", NULL, g_malloc0(200000), 200000, GL_SEND_BULK), ==, 0);
-        g_assert_cmpint(gl_session_send_event(a, "fits", NULL, g_malloc0(100000), 100000, GL_SEND_BULK), ==, 0);
-        g_assert_cmpint(gl_session_send_event(a, "after", NULL, NULL, 0, GL_SEND_BULK), ==, 0);
-        test_pump(a, b, ev_a, ev_b);
+        g_assert_cmpuint(gl_session_peer_limits(a)->max_message_attachment_bytes, ==, 100000);
+        g_assert_cmpint(gl_session_send_event(a, "big", NULL, g_malloc0(200000), 200000, GL_SEND_BULK), ==, -EMSGSIZE);
+
+        /* 4 x 30000 bytes from a peer that ignores the limit */
+        test_append_frame(wire, GL_FRAME_MESSAGE, bulk | GL_FRAME_F_MORE, 1, 0,
+                          "{\"type\":\"event\",\"event\":\"big\"}", chunk, 30000);
+        for (uint64_t seq = 2; seq <= 4; seq++)
+                test_append_frame(wire, GL_FRAME_MESSAGE,
+                                  bulk | GL_FRAME_F_CONTINUATION | (seq < 4 ? GL_FRAME_F_MORE : 0), seq, 0, NULL, chunk,
+                                  30000);
+        test_append_frame(wire, GL_FRAME_MESSAGE, bulk, 5, 0, "{\"type\":\"event\",\"event\":\"after\"}", chunk, 100);
+        test_deliver(b, wire, 4096, ev_b);
         for (guint i = 0; i < ev_b->len; i++) {
                 GlSessionEvent *e = &g_array_index(ev_b, GlSessionEvent, i);
                 if (e->type == GL_SESSION_EVENT_PROTOCOL_ERROR) {
@@ -432,10 +444,214 @@ static void test_message_attachment_limit(void) {
                 }
         }
         g_assert_cmpuint(errors, ==, 1);
-        g_assert_cmpstr(nth_message(ev_b, 0)->name, ==, "fits");
-        g_assert_cmpuint(nth_message(ev_b, 0)->attachment_len, ==, 100000);
-        g_assert_cmpstr(nth_message(ev_b, 1)->name, ==, "after");
+        g_assert_cmpstr(nth_message(ev_b, 0)->name, ==, "after");
+        g_assert_cmpuint(nth_message(ev_b, 0)->attachment_len, ==, 100);
         g_assert_cmpint(gl_session_state(b), ==, GL_SESSION_ESTABLISHED);
+        gl_session_free(a);
+        gl_session_free(b);
+}
+
+/* A corrupted frame while the receiver has traffic of its own: the NACK
+ * must still go out, and the sender resends without any new traffic. */
+static void test_nack_while_busy(void) {
+        Pair p;
+        g_autoptr(GByteArray) ab = g_byte_array_new();
+        g_autoptr(GByteArray) lost = g_byte_array_new();
+
+        pair_init(&p, 1, 1);
+        g_array_set_size(p.ev_b, 0);
+        g_assert_cmpint(gl_session_send_event(p.a, "e1", NULL, NULL, 0, 0), ==, 0);
+        test_flush(p.a, lost, 65536);
+        lost->data[GL_FRAME_HEADER_SIZE + 5] ^= 1; /* payload checksum fails */
+        g_assert_cmpint(gl_session_send_event(p.a, "e2", NULL, NULL, 0, 0), ==, 0);
+        g_assert_cmpint(gl_session_send_event(p.a, "e3", NULL, NULL, 0, 0), ==, 0);
+        test_flush(p.a, ab, 65536);
+        g_byte_array_prepend(ab, lost->data, lost->len);
+        for (int i = 0; i < 3; i++)
+                g_assert_cmpint(gl_session_send_event(p.b, "b-ctl", NULL, NULL, 0, 0), ==, 0);
+        test_deliver(p.b, ab, 4096, p.ev_b);
+        g_assert_cmpuint(p.ev_b->len, ==, 1); /* the payload checksum error */
+        test_pump(p.a, p.b, p.ev_a, p.ev_b);
+        g_assert_cmpstr(nth_message(p.ev_b, 0)->name, ==, "e1");
+        g_assert_cmpstr(nth_message(p.ev_b, 1)->name, ==, "e2");
+        g_assert_cmpstr(nth_message(p.ev_b, 2)->name, ==, "e3");
+        g_assert_cmpuint(gl_session_stats(p.a)->retransmits, >=, 2);
+        pair_clear(&p);
+}
+
+/* The host reconnects while the guest, on a transport that does not tell
+ * it (a tty), holds half of a 30 KB host frame and waits for the rest.
+ * The host's padded hello retries must flush it: both sides established
+ * again within a few simulated seconds. */
+static void test_blind_guest_cut_frame(void) {
+        Pair p;
+        g_autoptr(GByteArray) hg = g_byte_array_new();
+        uint64_t now = 0;
+        GlMessage *m;
+
+        pair_init(&p, 1, 1);
+        g_assert_cmpint(gl_session_send_event(p.b, "clip", NULL, g_malloc0(30000), 30000, GL_SEND_BULK), ==, 0);
+        test_flush(p.b, hg, 65536);
+        g_byte_array_set_size(hg, 1000); /* the rest dies with the connection */
+        test_deliver(p.a, hg, 4096, p.ev_a);
+        gl_session_disconnected(p.b);
+        gl_session_connected(p.b);
+        g_array_set_size(p.ev_a, 0);
+        for (; now < 10000; now += 250) {
+                gl_session_expire(p.a, now);
+                gl_session_expire(p.b, now);
+                test_pump(p.a, p.b, p.ev_a, p.ev_b);
+                if (gl_session_state(p.a) == GL_SESSION_ESTABLISHED && gl_session_state(p.b) == GL_SESSION_ESTABLISHED)
+                        break;
+        }
+        g_test_message("re-established after %" G_GUINT64_FORMAT " ms, %" G_GUINT64_FORMAT " hello retries", now,
+                       gl_session_stats(p.b)->hello_retries);
+        g_assert_cmpint(gl_session_state(p.b), ==, GL_SESSION_ESTABLISHED);
+        g_assert_cmpint(gl_session_state(p.a), ==, GL_SESSION_ESTABLISHED);
+        g_assert_cmpuint(gl_session_stats(p.b)->hello_retries, >=, 1);
+        g_assert_cmpuint(now, <=, 5000);
+        /* and the bulk message arrives whole, resent */
+        test_pump(p.a, p.b, p.ev_a, p.ev_b);
+        m = nth_message(p.ev_a, 0);
+        g_assert_cmpstr(m->name, ==, "clip");
+        g_assert_cmpuint(m->attachment_len, ==, 30000);
+        pair_clear(&p);
+}
+
+/* A bridge restarts while the agent's answer to the old bridge is still
+ * unacknowledged: that answer must not reach the new bridge, whose first
+ * request has the same id. */
+static void test_restart_voids_old_answers(void) {
+        Pair p;
+        g_autoptr(GByteArray) lost = g_byte_array_new();
+        GlSession *b2 = test_session_new("bridge", "bridge-2", 1, 1);
+        g_autoptr(GArray) ev_b2 = test_events_new();
+        json_object *r = json_object_new_object();
+        uint64_t id1, id2;
+        GlMessage *m;
+
+        pair_init(&p, 1, 1);
+        g_array_set_size(p.ev_a, 0);
+        g_assert_cmpint(gl_session_request(p.b, "info", NULL, NULL, 0, 0, 0, 100000, &id1), ==, 0);
+        test_pump(p.a, p.b, p.ev_a, p.ev_b);
+        m = nth_message(p.ev_a, 0);
+        json_object_object_add(r, "for", json_object_new_string("the old bridge"));
+        g_assert_cmpint(gl_session_respond(p.a, m->id, r, NULL, 0, 0), ==, 0);
+        test_flush(p.a, lost, 65536); /* the old bridge dies before reading it */
+        gl_session_disconnected(p.a);
+        gl_session_connected(p.a);
+        gl_session_connected(b2);
+        g_assert_cmpint(gl_session_request(b2, "power.request", NULL, NULL, 0, 0, 0, 100000, &id2), ==, 0);
+        g_assert_cmpuint(id1, ==, id2);
+        g_array_set_size(p.ev_a, 0);
+        test_pump(p.a, b2, p.ev_a, ev_b2);
+        g_assert_cmpuint(gl_session_stats(p.a)->voided_frames, ==, 1);
+        /* the new bridge's request reached the agent; no answer yet */
+        m = nth_message(p.ev_a, 0);
+        g_assert_cmpstr(m->name, ==, "power.request");
+        for (guint i = 0; i < ev_b2->len; i++)
+                g_assert_false(g_array_index(ev_b2, GlSessionEvent, i).type == GL_SESSION_EVENT_MESSAGE);
+        g_assert_cmpint(gl_session_respond(p.a, m->id, NULL, NULL, 0, 0), ==, 0);
+        test_pump(p.a, b2, p.ev_a, ev_b2);
+        m = nth_message(ev_b2, 0);
+        g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
+        g_assert_null(m->body);
+        gl_session_free(b2);
+        pair_clear(&p);
+}
+
+/* A hello of the known peer instance that claims to have dropped frames we
+ * never acknowledged is forged: ignored, sequence state untouched. */
+static void test_forged_hello_rejected(void) {
+        Pair p;
+        g_autoptr(GByteArray) wire = g_byte_array_new();
+        const char *forged = "{\"type\":\"hello\",\"instance\":\"bridge-1\",\"min_version\":1,"
+                             "\"max_version\":1,\"nonce\":12345,\"tx_first\":1000000}";
+
+        pair_init(&p, 1, 1);
+        g_array_set_size(p.ev_a, 0);
+        test_append_frame(wire, GL_FRAME_HELLO, 0, 0, 0, forged, NULL, 0);
+        test_deliver(p.a, wire, 4096, p.ev_a);
+        g_assert_cmpuint(count(p.ev_a, GL_SESSION_EVENT_PROTOCOL_ERROR), ==, 1);
+        g_assert_cmpint(g_array_index(p.ev_a, GlSessionEvent, 0).error, ==, GL_SESSION_ERR_BAD_HELLO);
+        g_assert_cmpint(gl_session_send_event(p.b, "real", NULL, NULL, 0, 0), ==, 0);
+        test_pump(p.a, p.b, p.ev_a, p.ev_b);
+        g_assert_cmpstr(nth_message(p.ev_a, 0)->name, ==, "real");
+        pair_clear(&p);
+}
+
+/* A stale hello of the agent that answered the previous bridge instance
+ * must not establish the new one: nonces differ between instances. */
+static void test_stale_hello_other_instance(void) {
+        GlSession *a = test_session_new("agent", "A", 1, 1), *b1 = test_session_new("bridge", "B1", 1, 1);
+        GlSession *b2 = test_session_new("bridge", "B2", 1, 1);
+        g_autoptr(GArray) ev = test_events_new();
+        g_autoptr(GByteArray) ab = g_byte_array_new();
+        g_autoptr(GByteArray) ba = g_byte_array_new();
+
+        gl_session_connected(a);
+        gl_session_connected(b1);
+        test_flush(b1, ba, 65536);
+        test_deliver(a, ba, 4096, ev);
+        test_flush(a, ab, 65536); /* hello echoing B1's nonce, never read by B1 */
+        gl_session_connected(b2);
+        test_deliver(b2, ab, 4096, ev);
+        g_assert_cmpint(gl_session_state(b2), ==, GL_SESSION_HANDSHAKE);
+        g_assert_cmpuint(count(ev, GL_SESSION_EVENT_ESTABLISHED), ==, 0);
+        gl_session_free(a);
+        gl_session_free(b1);
+        gl_session_free(b2);
+}
+
+/* What the peer would refuse is refused at send time; a bulk answer that
+ * does not fit the queue leaves its request open. */
+static void test_send_side_limits(void) {
+        Pair p;
+        json_object *big = json_object_new_object();
+        g_autofree char *s = g_strnfill(GL_DEFAULT_MAX_STRING_BYTES + 1, 'x');
+        GlMessage *m;
+
+        pair_init(&p, 1, 1);
+        json_object_object_add(big, "s", json_object_new_string(s));
+        g_assert_cmpint(gl_session_send_event(p.a, "e", big, NULL, 0, 0), ==, -EMSGSIZE);
+        g_assert_cmpint(gl_session_request(p.b, "clipboard.get", NULL, NULL, 0, 0, 0, 1000, NULL), ==, 0);
+        test_pump(p.a, p.b, p.ev_a, p.ev_b);
+        m = nth_message(p.ev_a, 0);
+        g_assert_cmpint(gl_session_send_event(p.a, "fill", NULL, g_malloc0(8000000), 8000000, GL_SEND_BULK), ==, 0);
+        g_assert_cmpint(gl_session_respond(p.a, m->id, NULL, g_malloc0(1000000), 1000000, GL_SEND_BULK), ==, -ENOBUFS);
+        g_assert_cmpint(gl_session_respond_error(p.a, m->id, GL_ERROR_BUSY, "later"), ==, 0);
+        g_assert_cmpint(gl_session_respond_error(p.a, m->id, GL_ERROR_BUSY, "later"), ==, -ENOENT);
+        pair_clear(&p);
+}
+
+/* Control messages between the skipped chunks of a refused bulk message
+ * are delivered without false alarms. */
+static void test_control_during_dropped_bulk(void) {
+        GlSessionConfig cfg = { .role = "bridge", .instance = "b" };
+        GlSession *a = test_session_new("agent", "a", 1, 1), *b;
+        g_autoptr(GArray) ev_a = test_events_new();
+        g_autoptr(GArray) ev_b = test_events_new();
+        g_autoptr(GByteArray) wire = g_byte_array_new();
+        g_autofree uint8_t *chunk = g_malloc0(30000);
+        const uint16_t bulk = GL_FRAME_F_RELIABLE | GL_FRAME_F_BULK;
+
+        cfg.limits = GL_LIMITS_DEFAULT;
+        cfg.limits.max_message_attachment_bytes = 40000;
+        b = gl_session_new(&cfg);
+        gl_session_connected(a);
+        gl_session_connected(b);
+        test_pump(a, b, ev_a, ev_b);
+        g_array_set_size(ev_b, 0);
+        test_append_frame(wire, GL_FRAME_MESSAGE, bulk | GL_FRAME_F_MORE, 1, 0,
+                          "{\"type\":\"event\",\"event\":\"big\"}", chunk, 30000);
+        test_append_frame(wire, GL_FRAME_MESSAGE, bulk | GL_FRAME_F_CONTINUATION | GL_FRAME_F_MORE, 2, 0, NULL, chunk,
+                          30000);
+        test_append_frame(wire, GL_FRAME_MESSAGE, GL_FRAME_F_RELIABLE, 3, 0,
+                          "{\"type\":\"event\",\"event\":\"control\"}", NULL, 0);
+        test_append_frame(wire, GL_FRAME_MESSAGE, bulk | GL_FRAME_F_CONTINUATION, 4, 0, NULL, chunk, 30000);
+        test_deliver(b, wire, 4096, ev_b);
+        g_assert_cmpuint(count(ev_b, GL_SESSION_EVENT_PROTOCOL_ERROR), ==, 1);
+        g_assert_cmpstr(nth_message(ev_b, 0)->name, ==, "control");
         gl_session_free(a);
         gl_session_free(b);
 }
@@ -455,5 +671,12 @@ int main(int argc, char **argv) {
         g_test_add_func("/session/unnoticed-reconnect", test_unnoticed_reconnect);
         g_test_add_func("/session/bad-hello-first", test_bad_hello_first);
         g_test_add_func("/session/message-attachment-limit", test_message_attachment_limit);
+        g_test_add_func("/session/nack-while-busy", test_nack_while_busy);
+        g_test_add_func("/session/blind-guest-cut-frame", test_blind_guest_cut_frame);
+        g_test_add_func("/session/restart-voids-old-answers", test_restart_voids_old_answers);
+        g_test_add_func("/session/forged-hello-rejected", test_forged_hello_rejected);
+        g_test_add_func("/session/stale-hello-other-instance", test_stale_hello_other_instance);
+        g_test_add_func("/session/send-side-limits", test_send_side_limits);
+        g_test_add_func("/session/control-during-dropped-bulk", test_control_during_dropped_bulk);
         return g_test_run();
 }
