@@ -1,0 +1,410 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "dispatch.h"
+
+#define LOG_WARNING 4 /* syslog priorities, without the OS header */
+#define LOG_NOTICE 5
+
+typedef struct Subscription {
+        uint32_t interval_seconds; /* 0 = off */
+        GlStatsQuery query;        /* stats */
+} Subscription;
+
+struct GlDispatch {
+        GlSession *session;
+        GlPolicy policy;
+        GlDispatchLimits limits;
+        GlPlatform platform;
+        GlDispatchStats stats;
+
+        double tokens;
+        uint64_t tokens_at_ms;
+        bool tokens_started;
+
+        Subscription sub[_GL_TIMER_MAX];
+        GlAgentState state;
+        uint64_t heartbeat_seq;
+};
+
+static const char *const capabilities_all[] = { "info", "heartbeat", "stats", NULL };
+static const char *const capabilities_no_stats[] = { "info", "heartbeat", NULL };
+
+static const char *const section_names[_GL_STATS_SECTION_MAX] = {
+        [GL_STATS_CPU] = "cpu",
+        [GL_STATS_LOAD] = "load",
+        [GL_STATS_MEMORY] = "memory",
+        [GL_STATS_PROCESSES] = "processes",
+        [GL_STATS_PRESSURE] = "pressure",
+        [GL_STATS_FILESYSTEMS] = "filesystems",
+        [GL_STATS_DISKS] = "disks",
+        [GL_STATS_NETWORK] = "network",
+        [GL_STATS_POWER_SUPPLIES] = "power_supplies",
+        [GL_STATS_TOP_PROCESSES] = "top_processes",
+};
+
+const char *const *gl_dispatch_capabilities(const GlPlatform *platform) {
+        return platform->stats ? capabilities_all : capabilities_no_stats;
+}
+
+const char *gl_agent_state_to_string(GlAgentState s) {
+        static const char *const names[_GL_AGENT_STATE_MAX] = {
+                [GL_AGENT_RUNNING] = "running",
+                [GL_AGENT_SHUTTING_DOWN] = "shutting-down",
+                [GL_AGENT_SUSPENDING] = "suspending",
+                [GL_AGENT_RESUMED] = "resumed",
+        };
+        return s >= 0 && s < _GL_AGENT_STATE_MAX ? names[s] : "unknown";
+}
+
+GlDispatch *gl_dispatch_new(GlSession *session, const GlPolicy *policy, const GlDispatchLimits *limits,
+                            const GlPlatform *platform) {
+        GlDispatch *d = calloc(1, sizeof(*d));
+
+        if (!d)
+                return NULL;
+        d->session = session;
+        if (policy)
+                d->policy = *policy;
+        else
+                gl_policy_init(&d->policy);
+        d->limits = limits ? *limits : GL_DISPATCH_LIMITS_DEFAULT;
+        d->platform = *platform;
+        d->tokens = d->limits.request_burst;
+        d->state = GL_AGENT_RUNNING;
+        return d;
+}
+
+void gl_dispatch_set_policy(GlDispatch *d, const GlPolicy *policy, const GlDispatchLimits *limits) {
+        d->policy = *policy;
+        d->limits = *limits;
+        if (d->tokens > d->limits.request_burst)
+                d->tokens = d->limits.request_burst;
+}
+
+GlDispatch *gl_dispatch_free(GlDispatch *d) {
+        free(d);
+        return NULL;
+}
+
+const GlDispatchStats *gl_dispatch_stats(const GlDispatch *d) {
+        return &d->stats;
+}
+
+GlAgentState gl_dispatch_state(const GlDispatch *d) {
+        return d->state;
+}
+
+static void logf_(GlDispatch *d, int priority, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void logf_(GlDispatch *d, int priority, const char *fmt, ...) {
+        char text[512];
+        va_list ap;
+
+        if (!d->platform.log)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(text, sizeof(text), fmt, ap);
+        va_end(ap);
+        d->platform.log(d->platform.userdata, priority, text);
+}
+
+/* Token bucket: requests_per_second sustained, request_burst at once. */
+static bool rate_ok(GlDispatch *d, uint64_t now_ms) {
+        if (!d->tokens_started) {
+                d->tokens_started = true;
+                d->tokens_at_ms = now_ms;
+        }
+        if (now_ms > d->tokens_at_ms) {
+                d->tokens += (double) (now_ms - d->tokens_at_ms) / 1000.0 * d->limits.requests_per_second;
+                if (d->tokens > d->limits.request_burst)
+                        d->tokens = d->limits.request_burst;
+                d->tokens_at_ms = now_ms;
+        }
+        if (d->tokens < 1.0)
+                return false;
+        d->tokens -= 1.0;
+        return true;
+}
+
+static void reply_error(GlDispatch *d, uint64_t id, GlErrorCode code, const char *text) {
+        /* -ENOENT only if the request is not open, which would be a bug here. */
+        (void) gl_session_respond_error(d->session, id, code, text);
+}
+
+static void reply(GlDispatch *d, uint64_t id, json_object *result) {
+        int r = gl_session_respond(d->session, id, result, NULL, 0, 0);
+
+        if (r == -EMSGSIZE)
+                logf_(d, LOG_WARNING, "response to request %" PRIu64 " does not fit a frame, sent too-large", id);
+}
+
+/* ---- parameters ---- */
+
+/* interval_seconds: required number >= 0; clamped into the limits. */
+static int get_interval(GlDispatch *d, json_object *params, uint32_t *ret, const char **ret_reason) {
+        json_object *v;
+        double x;
+
+        if (!params || !json_object_object_get_ex(params, "interval_seconds", &v) ||
+            !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double))) {
+                *ret_reason = "\"interval_seconds\" (a number) is required";
+                return -EINVAL;
+        }
+        x = json_object_get_double(v);
+        if (!isfinite(x) || x < 0) {
+                *ret_reason = "\"interval_seconds\" must be 0 or more";
+                return -EINVAL;
+        }
+        if (x == 0) {
+                *ret = 0;
+                return 0;
+        }
+        if (x < d->limits.min_interval_seconds)
+                x = d->limits.min_interval_seconds;
+        if (x > d->limits.max_interval_seconds)
+                x = d->limits.max_interval_seconds;
+        *ret = (uint32_t) ceil(x);
+        return 0;
+}
+
+static int get_stats_query(GlDispatch *d, json_object *params, GlStatsQuery *q, const char **ret_reason) {
+        json_object *v;
+
+        *q = (GlStatsQuery){ .top_processes = 5 };
+        for (int s = 0; s < _GL_STATS_SECTION_MAX; s++)
+                q->section[s] = true;
+        if (!params)
+                return 0;
+        if (json_object_object_get_ex(params, "top_processes", &v)) {
+                int64_t n = json_object_get_int64(v);
+                if (!json_object_is_type(v, json_type_int) || n < 0 || n > (int64_t) d->limits.max_top_processes) {
+                        *ret_reason = "\"top_processes\" must be an integer from 0 to 50";
+                        return -EINVAL;
+                }
+                q->top_processes = (unsigned) n;
+        }
+        if (json_object_object_get_ex(params, "sections", &v)) {
+                size_t n;
+
+                if (!json_object_is_type(v, json_type_array)) {
+                        *ret_reason = "\"sections\" must be an array of strings";
+                        return -EINVAL;
+                }
+                for (int s = 0; s < _GL_STATS_SECTION_MAX; s++)
+                        q->section[s] = false;
+                n = json_object_array_length(v);
+                for (size_t i = 0; i < n; i++) {
+                        const char *name = json_object_get_string(json_object_array_get_idx(v, i));
+                        for (int s = 0; name && s < _GL_STATS_SECTION_MAX; s++)
+                                if (strcmp(name, section_names[s]) == 0)
+                                        q->section[s] = true;
+                        /* unknown section names are ignored */
+                }
+        }
+        return 0;
+}
+
+/* ---- handlers ---- */
+
+static void add_string_array(json_object *o, const char *key, const char *const *v) {
+        json_object *a = json_object_new_array();
+
+        for (; v && *v; v++)
+                json_object_array_add(a, json_object_new_string(*v));
+        json_object_object_add(o, key, a);
+}
+
+static void handle_info(GlDispatch *d, const GlMessage *m) {
+        json_object *result = json_object_new_object(), *agent = json_object_new_object(), *denied;
+        const GlHello *peer = gl_session_peer(d->session);
+        int r;
+
+        json_object_object_add(agent, "version", json_object_new_string(GL_VERSION));
+        json_object_object_add(agent, "software", json_object_new_string("guestlink-agent " GL_VERSION));
+        json_object_object_add(agent, "protocol_version", json_object_new_int64(gl_session_version(d->session)));
+        json_object_object_add(agent, "min_version", json_object_new_int64(GL_PROTOCOL_VERSION_MIN));
+        json_object_object_add(agent, "max_version", json_object_new_int64(GL_PROTOCOL_VERSION_MAX));
+        add_string_array(agent, "capabilities", gl_dispatch_capabilities(&d->platform));
+        denied = json_object_new_array();
+        for (int f = 0; f < _GL_FAMILY_MAX; f++)
+                if (!gl_policy_allows(&d->policy, (GlFamily) f))
+                        json_object_array_add(denied, json_object_new_string(gl_family_to_string((GlFamily) f)));
+        if (json_object_array_length(denied) > 0)
+                json_object_object_add(agent, "denied", denied);
+        else
+                json_object_put(denied);
+        (void) peer;
+        json_object_object_add(result, "agent", agent);
+        r = d->platform.info ? d->platform.info(d->platform.userdata, result) : -EOPNOTSUPP;
+        if (r < 0) {
+                json_object_put(result);
+                reply_error(d, m->id, GL_ERROR_INTERNAL, "could not collect system information");
+                logf_(d, LOG_WARNING, "info: collecting system information failed: %s", strerror(-r));
+                return;
+        }
+        reply(d, m->id, result);
+}
+
+static void handle_stats_get(GlDispatch *d, const GlMessage *m) {
+        const char *reason = NULL;
+        GlStatsQuery q;
+        json_object *result = NULL;
+        int r;
+
+        if (get_stats_query(d, m->body, &q, &reason) < 0) {
+                d->stats.invalid++;
+                reply_error(d, m->id, GL_ERROR_INVALID, reason);
+                return;
+        }
+        r = d->platform.stats(d->platform.userdata, 0, &q, &result);
+        if (r < 0) {
+                reply_error(d, m->id, GL_ERROR_INTERNAL, "could not collect stats");
+                logf_(d, LOG_WARNING, "stats: collecting failed: %s", strerror(-r));
+                return;
+        }
+        reply(d, m->id, result);
+}
+
+static void handle_subscribe(GlDispatch *d, const GlMessage *m, GlTimer timer) {
+        Subscription *sub = &d->sub[timer];
+        const char *reason = NULL;
+        GlStatsQuery q = { 0 };
+        json_object *result;
+        uint32_t interval;
+
+        if (get_interval(d, m->body, &interval, &reason) < 0 ||
+            (timer == GL_TIMER_STATS && get_stats_query(d, m->body, &q, &reason) < 0)) {
+                d->stats.invalid++;
+                reply_error(d, m->id, GL_ERROR_INVALID, reason);
+                return;
+        }
+        sub->interval_seconds = interval;
+        sub->query = q;
+        d->platform.set_timer(d->platform.userdata, timer, (uint64_t) interval * 1000);
+        result = json_object_new_object();
+        json_object_object_add(result, "interval_seconds", json_object_new_int64(interval));
+        reply(d, m->id, result);
+}
+
+typedef struct Route {
+        const char *method;
+        GlFamily family;
+        void (*handle)(GlDispatch *d, const GlMessage *m);
+} Route;
+
+static void handle_ping(GlDispatch *d, const GlMessage *m) {
+        reply(d, m->id, json_object_new_object());
+}
+
+static void handle_stats_subscribe(GlDispatch *d, const GlMessage *m) {
+        handle_subscribe(d, m, GL_TIMER_STATS);
+}
+
+static void handle_heartbeat_subscribe(GlDispatch *d, const GlMessage *m) {
+        handle_subscribe(d, m, GL_TIMER_HEARTBEAT);
+}
+
+static const Route routes[] = {
+        { "ping", GL_FAMILY_PING, handle_ping },
+        { "info", GL_FAMILY_INFO, handle_info },
+        { "stats.get", GL_FAMILY_STATS, handle_stats_get },
+        { "stats.subscribe", GL_FAMILY_STATS, handle_stats_subscribe },
+        { "heartbeat.subscribe", GL_FAMILY_HEARTBEAT, handle_heartbeat_subscribe },
+};
+
+void gl_dispatch_request(GlDispatch *d, const GlMessage *m, uint64_t now_ms) {
+        const Route *route = NULL;
+
+        d->stats.requests++;
+        for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+                if (strcmp(routes[i].method, m->name) == 0)
+                        route = &routes[i];
+        if (!route || (route->family == GL_FAMILY_STATS && !d->platform.stats)) {
+                d->stats.unsupported++;
+                reply_error(d, m->id, GL_ERROR_UNSUPPORTED, "unknown method");
+                return;
+        }
+        if (!gl_policy_allows(&d->policy, route->family)) {
+                d->stats.denied++;
+                logf_(d, LOG_NOTICE, "denied %s request %" PRIu64 ": the %s family is disabled by policy", m->name,
+                      m->id, gl_family_to_string(route->family));
+                reply_error(d, m->id, GL_ERROR_FORBIDDEN, "denied by the guest's policy");
+                return;
+        }
+        if (route->family != GL_FAMILY_PING && !rate_ok(d, now_ms)) {
+                d->stats.rate_limited++;
+                if (d->stats.rate_limited == 1 || d->stats.rate_limited % 1000 == 0)
+                        logf_(d, LOG_WARNING, "host exceeds %.0f requests per second; %" PRIu64 " refused so far",
+                              d->limits.requests_per_second, d->stats.rate_limited);
+                reply_error(d, m->id, GL_ERROR_BUSY, "request rate limit exceeded");
+                return;
+        }
+        route->handle(d, m);
+}
+
+static void send_heartbeat(GlDispatch *d) {
+        json_object *data = json_object_new_object();
+        int r;
+
+        json_object_object_add(data, "seq", json_object_new_int64((int64_t) ++d->heartbeat_seq));
+        json_object_object_add(data, "state", json_object_new_string(gl_agent_state_to_string(d->state)));
+        json_object_object_add(data, "interval_seconds",
+                               json_object_new_int64(d->sub[GL_TIMER_HEARTBEAT].interval_seconds));
+        if (d->platform.uptime_seconds)
+                json_object_object_add(data, "uptime_seconds",
+                                       json_object_new_double(d->platform.uptime_seconds(d->platform.userdata)));
+        if (d->platform.wall_clock_us)
+                json_object_object_add(
+                        data, "time_unix_us",
+                        json_object_new_int64((int64_t) d->platform.wall_clock_us(d->platform.userdata)));
+        r = gl_session_send_event(d->session, "heartbeat", data, NULL, 0, GL_SEND_UNRELIABLE);
+        if (r >= 0)
+                d->stats.heartbeats_sent++;
+        if (d->state == GL_AGENT_RESUMED)
+                d->state = GL_AGENT_RUNNING; /* only the first one after a resume says so */
+}
+
+static void send_stats(GlDispatch *d) {
+        json_object *data = NULL;
+        int r;
+
+        r = d->platform.stats(d->platform.userdata, 1, &d->sub[GL_TIMER_STATS].query, &data);
+        if (r < 0) {
+                logf_(d, LOG_WARNING, "stats: collecting failed: %s", strerror(-r));
+                return;
+        }
+        if (gl_session_send_event(d->session, "stats", data, NULL, 0, GL_SEND_UNRELIABLE) >= 0)
+                d->stats.stats_sent++;
+}
+
+void gl_dispatch_timer(GlDispatch *d, GlTimer timer) {
+        /* Periodic samples are unreliable: while the host is away they
+         * would only be dropped, so do not even collect them. */
+        if (d->sub[timer].interval_seconds == 0 || gl_session_state(d->session) != GL_SESSION_ESTABLISHED)
+                return;
+        if (timer == GL_TIMER_HEARTBEAT)
+                send_heartbeat(d);
+        else
+                send_stats(d);
+}
+
+void gl_dispatch_peer_restarted(GlDispatch *d) {
+        for (int t = 0; t < _GL_TIMER_MAX; t++) {
+                d->sub[t].interval_seconds = 0;
+                d->platform.set_timer(d->platform.userdata, (GlTimer) t, 0);
+        }
+}
+
+void gl_dispatch_set_state(GlDispatch *d, GlAgentState state) {
+        if (state == d->state)
+                return;
+        d->state = state;
+        if (d->sub[GL_TIMER_HEARTBEAT].interval_seconds > 0 && gl_session_state(d->session) == GL_SESSION_ESTABLISHED)
+                send_heartbeat(d);
+}
