@@ -15,6 +15,7 @@
 /* Parsed command line: the only file-scope state of the program. */
 typedef struct Options {
         const char *config_path;
+        gboolean config_given; /* a missing file is an error only then */
         const char *transport, *port, *device;
         gboolean check_config;
 } Options;
@@ -33,6 +34,7 @@ static int parse_options(int argc, char **argv, Options *o) {
                 switch (c) {
                 case 'c':
                         o->config_path = optarg;
+                        o->config_given = TRUE;
                         break;
                 case 't':
                         o->transport = optarg;
@@ -79,8 +81,7 @@ static int run(int argc, char **argv) {
         r = parse_options(argc, argv, &o);
         if (r <= 0)
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-        if (!gl_agent_config_load(config, o.config_path, o.config_path != (const char *) GL_AGENT_CONFIG_FILE, warnings,
-                                  &error)) {
+        if (!gl_agent_config_load(config, o.config_path, o.config_given, warnings, &error)) {
                 gl_agent_log(LOG_ERR, "%s", error->message);
                 return EXIT_FAILURE;
         }
