@@ -11,6 +11,7 @@
 #include "config.h"
 #include "dispatch.h"
 #include "info.h"
+#include "power.h"
 #include "session.h"
 #include "transport.h"
 
@@ -26,6 +27,7 @@ struct GlAgent {
         GlTransport *transport;
         GlSession *session;
         GlDispatch *dispatch;
+        GlPower *power;
 
         guint timers[_GL_TIMER_MAX];
         guint expire_timer;
@@ -246,6 +248,42 @@ static double platform_uptime(void *userdata) {
         return g_ascii_strtod(text, NULL);
 }
 
+static int platform_power_check(void *userdata, GlPowerAction action, char *reason, size_t size) {
+        GlAgent *a = userdata;
+        return gl_power_check(a->power, action, reason, size);
+}
+
+static void platform_power_execute(void *userdata, GlPowerAction action, const char *wall_message) {
+        GlAgent *a = userdata;
+
+        gl_agent_log(LOG_NOTICE, "%s now (%s)", gl_power_action_to_string(action), gl_power_backend(a->power));
+        gl_power_execute(a->power, action, wall_message);
+}
+
+static const char *platform_power_backend(void *userdata) {
+        GlAgent *a = userdata;
+        return gl_power_backend(a->power);
+}
+
+static int platform_lock(void *userdata, unsigned *ret_sessions, char *reason, size_t size) {
+        GlAgent *a = userdata;
+        return gl_power_lock(a->power, ret_sessions, reason, size);
+}
+
+static void power_system_event(void *userdata, GlSystemEvent event) {
+        GlAgent *a = userdata;
+
+        gl_dispatch_system_event(a->dispatch, event);
+        flush(a);
+}
+
+static void power_done(void *userdata, int error, const char *message) {
+        GlAgent *a = userdata;
+
+        gl_dispatch_power_done(a->dispatch, error, message);
+        flush(a);
+}
+
 /* ---- signals and systemd ---- */
 
 static gboolean on_terminate(gpointer userdata) {
@@ -313,6 +351,10 @@ GlAgent *gl_agent_new(GlAgentConfig *config, const char *config_path, GError **e
                 .stats = NULL, /* the stats collector lands separately */
                 .set_timer = platform_set_timer,
                 .log = platform_log,
+                .power_check = platform_power_check,
+                .power_execute = platform_power_execute,
+                .power_backend = platform_power_backend,
+                .lock = platform_lock,
                 .wall_clock_us = platform_wall_clock_us,
                 .uptime_seconds = platform_uptime,
         };
@@ -337,6 +379,7 @@ GlAgent *gl_agent_new(GlAgentConfig *config, const char *config_path, GError **e
                 return NULL;
         }
         platform.userdata = a;
+        a->power = gl_power_new(&(GlPowerEvents){ .system_event = power_system_event, .done = power_done }, a);
         a->dispatch = gl_dispatch_new(a->session, &config->policy, &config->limits, &platform);
         a->transport = gl_transport_new(&tc, &ops, a);
         return g_steal_pointer(&a);
@@ -357,6 +400,7 @@ GlAgent *gl_agent_free(GlAgent *a) {
                         g_source_remove(a->signal_watches[i]);
         gl_transport_free(a->transport);
         gl_dispatch_free(a->dispatch);
+        gl_power_free(a->power);
         gl_session_free(a->session);
         gl_agent_config_free(a->config);
         g_free(a->config_path);

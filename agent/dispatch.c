@@ -31,10 +31,43 @@ struct GlDispatch {
         Subscription sub[_GL_TIMER_MAX];
         GlAgentState state;
         uint64_t heartbeat_seq;
+
+        /* the one power operation scheduled or running, if any */
+        struct {
+                uint64_t last_id;
+                uint64_t id; /* 0 = none */
+                GlPowerAction action;
+                bool executing;
+                char message[GL_POWER_MESSAGE_MAX + 1];
+        } power;
 };
 
-static const char *const capabilities_all[] = { "info", "heartbeat", "stats", NULL };
-static const char *const capabilities_no_stats[] = { "info", "heartbeat", NULL };
+#define POWER_GRACE_MS 500 /* lets the acceptance reach the host before acting */
+
+static const char *const power_actions[_GL_POWER_ACTION_MAX] = {
+        [GL_POWER_POWEROFF] = "poweroff", [GL_POWER_REBOOT] = "reboot",       [GL_POWER_HALT] = "halt",
+        [GL_POWER_SUSPEND] = "suspend",   [GL_POWER_HIBERNATE] = "hibernate", [GL_POWER_HYBRID_SLEEP] = "hybrid-sleep",
+};
+
+const char *gl_power_action_to_string(GlPowerAction a) {
+        return a >= 0 && a < _GL_POWER_ACTION_MAX ? power_actions[a] : "unknown";
+}
+
+bool gl_power_action_is_sleep(GlPowerAction a) {
+        return a == GL_POWER_SUSPEND || a == GL_POWER_HIBERNATE || a == GL_POWER_HYBRID_SLEEP;
+}
+
+/* Every combination of the optional platform parts, in one order. */
+static const char *const capability_sets[8][7] = {
+        { "info", "heartbeat", NULL },
+        { "info", "heartbeat", "stats", NULL },
+        { "info", "heartbeat", "power", NULL },
+        { "info", "heartbeat", "stats", "power", NULL },
+        { "info", "heartbeat", "lock", NULL },
+        { "info", "heartbeat", "stats", "lock", NULL },
+        { "info", "heartbeat", "power", "lock", NULL },
+        { "info", "heartbeat", "stats", "power", "lock", NULL },
+};
 
 static const char *const section_names[_GL_STATS_SECTION_MAX] = {
         [GL_STATS_CPU] = "cpu",
@@ -50,7 +83,25 @@ static const char *const section_names[_GL_STATS_SECTION_MAX] = {
 };
 
 const char *const *gl_dispatch_capabilities(const GlPlatform *platform) {
-        return platform->stats ? capabilities_all : capabilities_no_stats;
+        unsigned i = (platform->stats ? 1 : 0) | (platform->power_check && platform->power_execute ? 2 : 0) |
+                     (platform->lock ? 4 : 0);
+        return capability_sets[i];
+}
+
+static bool implemented(const GlDispatch *d, GlFamily f) {
+        switch (f) {
+        case GL_FAMILY_STATS:
+                return d->platform.stats;
+        case GL_FAMILY_POWER:
+                return d->platform.power_check && d->platform.power_execute;
+        case GL_FAMILY_LOCK:
+                return d->platform.lock;
+        case GL_FAMILY_LOGS:
+        case GL_FAMILY_CLIPBOARD:
+                return false;
+        default:
+                return true;
+        }
 }
 
 const char *gl_agent_state_to_string(GlAgentState s) {
@@ -292,6 +343,211 @@ static void handle_subscribe(GlDispatch *d, const GlMessage *m, GlTimer timer) {
         reply(d, m->id, result);
 }
 
+/* ---- power ---- */
+
+static void power_progress(GlDispatch *d, const char *state, const char *message) {
+        json_object *data = json_object_new_object();
+
+        if (d->power.id)
+                json_object_object_add(data, "operation", json_object_new_int64((int64_t) d->power.id));
+        json_object_object_add(data, "action", json_object_new_string(gl_power_action_to_string(d->power.action)));
+        json_object_object_add(data, "state", json_object_new_string(state));
+        if (message)
+                json_object_object_add(data, "message", json_object_new_string(message));
+        if (d->platform.wall_clock_us)
+                json_object_object_add(
+                        data, "time_unix_us",
+                        json_object_new_int64((int64_t) d->platform.wall_clock_us(d->platform.userdata)));
+        if (gl_session_send_event(d->session, "power.progress", data, NULL, 0, 0) < 0)
+                logf_(d, LOG_WARNING, "power.progress %s not queued: the queue to the host is full", state);
+}
+
+/* A wall message keeps printable text only: no terminal escapes from the
+ * host reach the guest's users. */
+static int get_wall_message(json_object *params, char *out, size_t size, const char **ret_reason) {
+        json_object *v;
+        const char *s;
+        size_t n = 0;
+
+        out[0] = '\0';
+        if (!params || !json_object_object_get_ex(params, "message", &v))
+                return 0;
+        if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) > GL_POWER_MESSAGE_MAX) {
+                *ret_reason = "\"message\" must be a string of at most 1024 bytes";
+                return -EINVAL;
+        }
+        for (s = json_object_get_string(v); *s && n + 1 < size; s++)
+                if ((unsigned char) *s >= 0x20 && *s != 0x7f)
+                        out[n++] = *s;
+                else if (*s == '\n' || *s == '\t')
+                        out[n++] = ' ';
+        out[n] = '\0';
+        return 0;
+}
+
+static void handle_power_request(GlDispatch *d, const GlMessage *m) {
+        const char *reason = NULL, *action_name;
+        char why[256] = "";
+        json_object *v, *result;
+        int64_t delay = 0;
+        int action = -1, r;
+        uint64_t now_us;
+
+        d->stats.power_requests++;
+        action_name = m->body && json_object_object_get_ex(m->body, "action", &v) ? json_object_get_string(v) : NULL;
+        for (int a = 0; action_name && a < _GL_POWER_ACTION_MAX; a++)
+                if (strcmp(action_name, power_actions[a]) == 0)
+                        action = a;
+        if (action < 0)
+                reason = "\"action\" must be poweroff, reboot, halt, suspend, hibernate or hybrid-sleep";
+        else if (m->body && json_object_object_get_ex(m->body, "delay_seconds", &v) &&
+                 (!json_object_is_type(v, json_type_int) || (delay = json_object_get_int64(v)) < 0 || delay > 86400))
+                reason = "\"delay_seconds\" must be an integer from 0 to 86400";
+        if (reason || get_wall_message(m->body, d->power.message, sizeof(d->power.message), &reason) < 0) {
+                d->stats.invalid++;
+                reply_error(d, m->id, GL_ERROR_INVALID, reason);
+                return;
+        }
+        if (d->power.id) {
+                char text[128];
+
+                snprintf(text, sizeof(text), "operation %" PRIu64 " (%s) is %s; cancel it first", d->power.id,
+                         gl_power_action_to_string(d->power.action), d->power.executing ? "running" : "scheduled");
+                d->stats.power_refused++;
+                reply_error(d, m->id, GL_ERROR_BUSY, text);
+                return;
+        }
+        r = d->platform.power_check(d->platform.userdata, (GlPowerAction) action, why, sizeof(why));
+        if (r < 0) {
+                d->stats.power_refused++;
+                logf_(d, LOG_NOTICE, "refused %s request %" PRIu64 ": %s", power_actions[action], m->id, why);
+                reply_error(d, m->id, GL_ERROR_UNAVAILABLE, why[0] ? why : "not possible on this system");
+                return;
+        }
+
+        d->power.id = ++d->power.last_id;
+        d->power.action = (GlPowerAction) action;
+        d->power.executing = false;
+        now_us = d->platform.wall_clock_us ? d->platform.wall_clock_us(d->platform.userdata) : 0;
+        result = json_object_new_object();
+        json_object_object_add(result, "operation", json_object_new_int64((int64_t) d->power.id));
+        json_object_object_add(result, "action", json_object_new_string(power_actions[action]));
+        json_object_object_add(result, "delay_seconds", json_object_new_int64(delay));
+        json_object_object_add(result, "execute_unix_us",
+                               json_object_new_int64((int64_t) now_us + delay * 1000000 + POWER_GRACE_MS * 1000));
+        if (d->platform.power_backend)
+                json_object_object_add(result, "backend",
+                                       json_object_new_string(d->platform.power_backend(d->platform.userdata)));
+        reply(d, m->id, result);
+        logf_(d, LOG_NOTICE, "accepted %s request %" PRIu64 " as operation %" PRIu64 ", in %" PRId64 " s",
+              power_actions[action], m->id, d->power.id, delay);
+        if (delay > 0)
+                power_progress(d, "scheduled", NULL);
+        d->platform.set_timer(d->platform.userdata, GL_TIMER_POWER, (uint64_t) delay * 1000 + POWER_GRACE_MS);
+}
+
+static void power_fire(GlDispatch *d) {
+        d->platform.set_timer(d->platform.userdata, GL_TIMER_POWER, 0);
+        if (!d->power.id || d->power.executing)
+                return;
+        d->power.executing = true;
+        power_progress(d, "started", NULL);
+        gl_dispatch_set_state(d,
+                              gl_power_action_is_sleep(d->power.action) ? GL_AGENT_SUSPENDING : GL_AGENT_SHUTTING_DOWN);
+        d->platform.power_execute(d->platform.userdata, d->power.action, d->power.message[0] ? d->power.message : NULL);
+}
+
+void gl_dispatch_power_done(GlDispatch *d, int error, const char *message) {
+        if (!d->power.id)
+                return;
+        if (error < 0) {
+                logf_(d, LOG_WARNING, "operation %" PRIu64 " (%s) failed: %s", d->power.id,
+                      gl_power_action_to_string(d->power.action), message ? message : strerror(-error));
+                power_progress(d, "failed", message ? message : strerror(-error));
+                d->power.id = 0;
+                gl_dispatch_set_state(d, GL_AGENT_RUNNING);
+                return;
+        }
+        if (gl_power_action_is_sleep(d->power.action)) {
+                power_progress(d, "resumed", NULL);
+                d->power.id = 0;
+                gl_dispatch_set_state(d, GL_AGENT_RESUMED);
+        }
+        /* a poweroff, reboot or halt under way stays "executing" */
+}
+
+void gl_dispatch_system_event(GlDispatch *d, GlSystemEvent event) {
+        switch (event) {
+        case GL_SYSTEM_SHUTTING_DOWN:
+                gl_dispatch_set_state(d, GL_AGENT_SHUTTING_DOWN);
+                break;
+        case GL_SYSTEM_SUSPENDING:
+                gl_dispatch_set_state(d, GL_AGENT_SUSPENDING);
+                break;
+        case GL_SYSTEM_RESUMED:
+                if (d->power.id && d->power.executing && gl_power_action_is_sleep(d->power.action)) {
+                        gl_dispatch_power_done(d, 0, NULL);
+                        return;
+                }
+                if (d->state == GL_AGENT_SUSPENDING) {
+                        /* someone else's suspend: tell the host anyway */
+                        uint64_t id = d->power.id;
+                        GlPowerAction a = d->power.action;
+
+                        d->power.id = 0;
+                        d->power.action = GL_POWER_SUSPEND;
+                        power_progress(d, "resumed", NULL);
+                        d->power.id = id;
+                        d->power.action = a;
+                        gl_dispatch_set_state(d, GL_AGENT_RESUMED);
+                }
+                break;
+        }
+}
+
+static void handle_power_cancel(GlDispatch *d, const GlMessage *m) {
+        json_object *v, *result;
+
+        if (m->body && json_object_object_get_ex(m->body, "operation", &v) &&
+            (!json_object_is_type(v, json_type_int) || (uint64_t) json_object_get_int64(v) != d->power.id ||
+             !d->power.id)) {
+                reply_error(d, m->id, GL_ERROR_NOT_FOUND, "no such operation is scheduled");
+                return;
+        }
+        if (!d->power.id) {
+                reply_error(d, m->id, GL_ERROR_NOT_FOUND, "no operation is scheduled");
+                return;
+        }
+        if (d->power.executing) {
+                reply_error(d, m->id, GL_ERROR_BUSY, "the operation is already running");
+                return;
+        }
+        d->platform.set_timer(d->platform.userdata, GL_TIMER_POWER, 0);
+        power_progress(d, "cancelled", NULL);
+        logf_(d, LOG_NOTICE, "operation %" PRIu64 " (%s) cancelled by the host", d->power.id,
+              gl_power_action_to_string(d->power.action));
+        d->power.id = 0;
+        result = json_object_new_object();
+        json_object_object_add(result, "cancelled", json_object_new_boolean(true));
+        reply(d, m->id, result);
+}
+
+static void handle_lock(GlDispatch *d, const GlMessage *m) {
+        char why[256] = "";
+        unsigned sessions = 0;
+        json_object *result;
+        int r;
+
+        r = d->platform.lock(d->platform.userdata, &sessions, why, sizeof(why));
+        if (r < 0) {
+                reply_error(d, m->id, GL_ERROR_UNAVAILABLE, why[0] ? why : "cannot lock sessions here");
+                return;
+        }
+        result = json_object_new_object();
+        json_object_object_add(result, "sessions", json_object_new_int64(sessions));
+        reply(d, m->id, result);
+}
+
 typedef struct Route {
         const char *method;
         GlFamily family;
@@ -316,6 +572,9 @@ static const Route routes[] = {
         { "stats.get", GL_FAMILY_STATS, handle_stats_get },
         { "stats.subscribe", GL_FAMILY_STATS, handle_stats_subscribe },
         { "heartbeat.subscribe", GL_FAMILY_HEARTBEAT, handle_heartbeat_subscribe },
+        { "power.request", GL_FAMILY_POWER, handle_power_request },
+        { "power.cancel", GL_FAMILY_POWER, handle_power_cancel },
+        { "lock", GL_FAMILY_LOCK, handle_lock },
 };
 
 void gl_dispatch_request(GlDispatch *d, const GlMessage *m, uint64_t now_ms) {
@@ -325,7 +584,7 @@ void gl_dispatch_request(GlDispatch *d, const GlMessage *m, uint64_t now_ms) {
         for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
                 if (strcmp(routes[i].method, m->name) == 0)
                         route = &routes[i];
-        if (!route || (route->family == GL_FAMILY_STATS && !d->platform.stats)) {
+        if (!route || !implemented(d, route->family)) {
                 d->stats.unsupported++;
                 reply_error(d, m->id, GL_ERROR_UNSUPPORTED, "unknown method");
                 return;
@@ -384,6 +643,10 @@ static void send_stats(GlDispatch *d) {
 }
 
 void gl_dispatch_timer(GlDispatch *d, GlTimer timer) {
+        if (timer == GL_TIMER_POWER) {
+                power_fire(d);
+                return;
+        }
         /* Periodic samples are unreliable: while the host is away they
          * would only be dropped, so do not even collect them. */
         if (d->sub[timer].interval_seconds == 0 || gl_session_state(d->session) != GL_SESSION_ESTABLISHED)
@@ -395,7 +658,9 @@ void gl_dispatch_timer(GlDispatch *d, GlTimer timer) {
 }
 
 void gl_dispatch_peer_restarted(GlDispatch *d) {
-        for (int t = 0; t < _GL_TIMER_MAX; t++) {
+        /* Subscriptions end; a scheduled power operation stands (the
+         * guest's administrator sees it in the log and can stop the agent). */
+        for (int t = 0; t < GL_TIMER_POWER; t++) {
                 d->sub[t].interval_seconds = 0;
                 d->platform.set_timer(d->platform.userdata, (GlTimer) t, 0);
         }

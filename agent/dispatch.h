@@ -30,8 +30,32 @@ const char *gl_agent_state_to_string(GlAgentState s);
 typedef enum GlTimer {
         GL_TIMER_HEARTBEAT,
         GL_TIMER_STATS,
+        GL_TIMER_POWER, /* one shot: the dispatcher stops it when it fires */
         _GL_TIMER_MAX,
 } GlTimer;
+
+typedef enum GlPowerAction {
+        GL_POWER_POWEROFF,
+        GL_POWER_REBOOT,
+        GL_POWER_HALT,
+        GL_POWER_SUSPEND,
+        GL_POWER_HIBERNATE,
+        GL_POWER_HYBRID_SLEEP,
+        _GL_POWER_ACTION_MAX,
+} GlPowerAction;
+
+const char *gl_power_action_to_string(GlPowerAction a);
+bool gl_power_action_is_sleep(GlPowerAction a);
+
+/* What the platform saw happen, whoever caused it. */
+typedef enum GlSystemEvent {
+        GL_SYSTEM_SHUTTING_DOWN,
+        GL_SYSTEM_SUSPENDING,
+        GL_SYSTEM_RESUMED,
+} GlSystemEvent;
+
+/* Longest wall message, in bytes. */
+#define GL_POWER_MESSAGE_MAX 1024
 
 /* Sections of a stats object (PROTOCOL.md 11.5). */
 typedef enum GlStatsSection {
@@ -66,6 +90,14 @@ typedef struct GlPlatform {
         void (*set_timer)(void *userdata, GlTimer timer, uint64_t interval_ms);
         /* Something worth a log line (a denied request, a limit hit). */
         void (*log)(void *userdata, int priority, const char *text);
+        /* Power: whether the action is possible now (0), or why not
+         * (negative errno, reason written to reason).  NULL: no power. */
+        int (*power_check)(void *userdata, GlPowerAction action, char *reason, size_t reason_size);
+        /* Performs it; reports back with gl_dispatch_power_done(). */
+        void (*power_execute)(void *userdata, GlPowerAction action, const char *wall_message);
+        const char *(*power_backend)(void *userdata); /* "logind", "kernel" */
+        /* Locks graphical sessions; NULL: no lock. */
+        int (*lock)(void *userdata, unsigned *ret_sessions, char *reason, size_t reason_size);
         /* Wall clock and uptime, for heartbeats. */
         uint64_t (*wall_clock_us)(void *userdata);
         double (*uptime_seconds)(void *userdata);
@@ -109,12 +141,21 @@ void gl_dispatch_set_policy(GlDispatch *d, const GlPolicy *policy, const GlDispa
 /* The host's instance changed: its subscriptions end. */
 void gl_dispatch_peer_restarted(GlDispatch *d);
 
+/* The platform finished (or failed) a power action the dispatcher asked
+ * for: error 0 for a completed suspend (the guest resumed), negative errno
+ * with a message for a failure. */
+void gl_dispatch_power_done(GlDispatch *d, int error, const char *message);
+
+/* A shutdown or sleep transition seen by the platform (logind's
+ * PrepareForShutdown/PrepareForSleep), started by anyone. */
+void gl_dispatch_system_event(GlDispatch *d, GlSystemEvent event);
+
 /* The agent's state changed: sends a heartbeat at once if subscribed. */
 void gl_dispatch_set_state(GlDispatch *d, GlAgentState state);
 GlAgentState gl_dispatch_state(const GlDispatch *d);
 
 typedef struct GlDispatchStats {
         uint64_t requests, denied, rate_limited, unsupported, invalid;
-        uint64_t heartbeats_sent, stats_sent;
+        uint64_t heartbeats_sent, stats_sent, power_requests, power_refused;
 } GlDispatchStats;
 const GlDispatchStats *gl_dispatch_stats(const GlDispatch *d);

@@ -162,7 +162,7 @@ static void test_requests(void) {
         gint64 deadline;
         GlMessage *hb = NULL;
 
-        host_start(&h, "[policy]\ndefault=allow\n");
+        host_start(&h, "[policy]\ndefault=allow\npower=deny\n");
 
         m = call(&h, "ping", NULL);
         g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
@@ -227,8 +227,12 @@ static void test_denied(void) {
         g_autofree char *log = NULL;
         GlMessage *m;
 
-        host_start(&h, "[policy]\ninfo=deny\n");
+        host_start(&h, "[policy]\ninfo=deny\npower=deny\n");
         m = call(&h, "info", NULL);
+        g_assert_cmpint(m->type, ==, GL_MSG_ERROR);
+        g_assert_cmpint(m->code, ==, GL_ERROR_FORBIDDEN);
+        gl_message_free(m);
+        m = call(&h, "power.request", json_tokener_parse("{\"action\":\"poweroff\"}"));
         g_assert_cmpint(m->type, ==, GL_MSG_ERROR);
         g_assert_cmpint(m->code, ==, GL_ERROR_FORBIDDEN);
         gl_message_free(m);
@@ -237,6 +241,7 @@ static void test_denied(void) {
         gl_message_free(m);
         log = host_stop(&h);
         g_assert_nonnull(strstr(log, "denied info request"));
+        g_assert_nonnull(strstr(log, "denied power.request request"));
 }
 
 /* Garbage, an authentic oversized frame and a request flood: clear
@@ -254,7 +259,7 @@ static void test_hostile_host(void) {
         gint64 deadline;
         GlMessage *m;
 
-        host_start(&h, "[limits]\nrequests-per-second=10\nrequest-burst=20\n");
+        host_start(&h, "[limits]\nrequests-per-second=10\nrequest-burst=20\n[policy]\npower=deny\n");
         g_assert_cmpint(write(h.master, "\x00\xffGLNK garbage {\"execute\":\"guest-ping\"}\n", 40), ==, 40);
         gl_frame_header_pack(&big, hdr);
         g_assert_cmpint(write(h.master, hdr, sizeof(hdr)), ==, sizeof(hdr));
