@@ -13,6 +13,7 @@
 #include "info.h"
 #include "power.h"
 #include "session.h"
+#include "stats.h"
 #include "transport.h"
 
 #define READ_CHUNK (64 * 1024)
@@ -28,6 +29,7 @@ struct GlAgent {
         GlSession *session;
         GlDispatch *dispatch;
         GlPower *power;
+        GlStatsCollector *stats[2]; /* stats.get, the subscription */
 
         guint timers[_GL_TIMER_MAX];
         guint expire_timer;
@@ -229,6 +231,15 @@ static int platform_info(void *userdata, json_object *result) {
         return gl_info_collect("/", result);
 }
 
+static int platform_stats(void *userdata, unsigned stream, const GlStatsQuery *query, json_object **ret) {
+        GlAgent *a = userdata;
+
+        if (stream >= G_N_ELEMENTS(a->stats))
+                return -EINVAL;
+        return gl_stats_collect(a->stats[stream], (uint64_t) g_get_real_time(), (uint64_t) g_get_monotonic_time(),
+                                query, ret);
+}
+
 static void platform_log(void *userdata, int priority, const char *text) {
         (void) userdata;
         gl_agent_log(priority, "%s", text);
@@ -348,7 +359,7 @@ GlAgent *gl_agent_new(GlAgentConfig *config, const char *config_path, GError **e
         };
         GlPlatform platform = {
                 .info = platform_info,
-                .stats = NULL, /* the stats collector lands separately */
+                .stats = platform_stats,
                 .set_timer = platform_set_timer,
                 .log = platform_log,
                 .power_check = platform_power_check,
@@ -379,6 +390,8 @@ GlAgent *gl_agent_new(GlAgentConfig *config, const char *config_path, GError **e
                 return NULL;
         }
         platform.userdata = a;
+        for (size_t i = 0; i < G_N_ELEMENTS(a->stats); i++)
+                a->stats[i] = gl_stats_collector_new("/");
         a->power = gl_power_new(&(GlPowerEvents){ .system_event = power_system_event, .done = power_done }, a);
         a->dispatch = gl_dispatch_new(a->session, &config->policy, &config->limits, &platform);
         a->transport = gl_transport_new(&tc, &ops, a);
@@ -401,6 +414,8 @@ GlAgent *gl_agent_free(GlAgent *a) {
         gl_transport_free(a->transport);
         gl_dispatch_free(a->dispatch);
         gl_power_free(a->power);
+        for (size_t i = 0; i < G_N_ELEMENTS(a->stats); i++)
+                gl_stats_collector_free(a->stats[i]);
         gl_session_free(a->session);
         gl_agent_config_free(a->config);
         g_free(a->config_path);

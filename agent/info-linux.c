@@ -114,7 +114,7 @@ static void add_ids_and_time(json_object *result, const char *root) {
         g_autofree char *boot_id = read_file(root, "proc/sys/kernel/random/boot_id");
         g_autofree char *uptime = read_file(root, "proc/uptime");
         g_autofree char *tz = NULL, *localtime = NULL;
-        json_object *timezone = json_object_new_object();
+        json_object *tz_obj = json_object_new_object();
         time_t now = time(NULL);
         struct tm tm;
 
@@ -132,15 +132,15 @@ static void add_ids_and_time(json_object *result, const char *root) {
         localtime = g_build_filename(root, "etc/localtime", NULL);
         tz = g_file_read_link(localtime, NULL);
         if (tz && strstr(tz, "zoneinfo/"))
-                add_str(timezone, "name", strstr(tz, "zoneinfo/") + strlen("zoneinfo/"));
+                add_str(tz_obj, "name", strstr(tz, "zoneinfo/") + strlen("zoneinfo/"));
         else {
                 g_autofree char *t = read_file(root, "etc/timezone");
                 if (t)
-                        add_str(timezone, "name", g_strstrip(t));
+                        add_str(tz_obj, "name", g_strstrip(t));
         }
         if (localtime_r(&now, &tm))
-                json_object_object_add(timezone, "utc_offset_seconds", json_object_new_int64(tm.tm_gmtoff));
-        json_object_object_add(result, "timezone", timezone);
+                json_object_object_add(tz_obj, "utc_offset_seconds", json_object_new_int64(tm.tm_gmtoff));
+        json_object_object_add(result, "timezone", tz_obj);
 }
 
 static void add_users(json_object *result) {
