@@ -177,8 +177,16 @@ int gl_decoder_next(GlDecoder *d, GlFrame *ret) {
                      GL_FRAME_HEADER_SIZE + (uint64_t) h.json_len + h.attach_len > GL_DECODER_HELLO_MAX_BYTES)) {
                         /* Between connections only a hello matters; do not
                          * wait for the payload of what may be a stale frame
-                         * cut short by a disconnect. */
-                        discard(d, 1);
+                         * cut short by a disconnect.  A stale frame that is
+                         * whole and intact is skipped whole, so that nothing
+                         * planted in its payload is mistaken for a frame. */
+                        uint64_t len = GL_FRAME_HEADER_SIZE + (uint64_t) h.json_len + h.attach_len;
+
+                        if (len <= d->wpos - d->rpos && gl_crc32c(0, p + GL_FRAME_HEADER_SIZE,
+                                                                  (size_t) len - GL_FRAME_HEADER_SIZE) == h.payload_crc)
+                                discard(d, (size_t) len);
+                        else
+                                discard(d, 1);
                         continue;
                 }
                 r = gl_frame_header_check(&h, &d->limits);
@@ -198,11 +206,14 @@ int gl_decoder_next(GlDecoder *d, GlFrame *ret) {
                         return 0;
                 if (gl_crc32c(0, p + GL_FRAME_HEADER_SIZE, frame_len - GL_FRAME_HEADER_SIZE) != h.payload_crc) {
                         /* Typically a frame cut short by a disconnect and
-                         * followed by a new session's bytes: resume the
-                         * search just after this header's magic. */
+                         * followed by a new connection's bytes.  Its whole
+                         * declared length is dropped: searching inside it
+                         * could find frames planted in its payload (log
+                         * lines, clipboard data).  The new connection's
+                         * hello is sent again until it lands beyond. */
                         *ret = (GlFrame){ .header = h };
                         d->stats.rejected++;
-                        discard(d, 1);
+                        discard(d, frame_len);
                         return -GL_FRAME_ERR_PAYLOAD_CRC;
                 }
                 *ret = (GlFrame){

@@ -7,9 +7,10 @@
  * peer speaking another protocol) is skipped up to the next position where
  * a magic and a valid header checksum start, and counted.  A frame whose
  * authentic header declares sizes over the limits, or another frame format
- * version, is reported and dropped as it streams past; a frame whose payload
- * checksum fails is reported and the search resumes after its magic (it is
- * usually a frame cut short by a disconnect, followed by new bytes).  Memory is bounded
+ * version, is reported and dropped as it streams past; so is a frame whose
+ * payload checksum fails, with all the bytes it declared (it is usually a
+ * frame cut short by a disconnect, and searching inside it could find frames
+ * planted in its payload).  Memory is bounded
  * by the limits: the buffer never grows beyond max_frame_bytes plus one
  * read's worth of slack.
  */

@@ -44,6 +44,18 @@ typedef struct GlLimits {
                 .max_string_bytes = GL_DEFAULT_MAX_STRING_BYTES,                         \
         })
 
+/* The smallest limits a peer may announce or be configured with: a padded
+ * hello (16 KiB) and a bulk chunk (32 KiB) must always be acceptable. */
+#define GL_LIMITS_MIN                                   \
+        ((GlLimits){                                    \
+                .max_frame_bytes = GL_BULK_CHUNK_BYTES, \
+                .max_json_bytes = 16384,                \
+                .max_frame_attachment_bytes = 16384,    \
+                .max_message_attachment_bytes = 0,      \
+                .max_json_depth = 8,                    \
+                .max_string_bytes = 1024,               \
+        })
+
 typedef enum GlFrameKind {
         GL_FRAME_HELLO = 1,
         GL_FRAME_MESSAGE = 2,

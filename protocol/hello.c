@@ -124,26 +124,29 @@ int gl_hello_from_json(json_object *root, GlHello *ret, const char **ret_reason)
                 }
         }
         if (json_object_object_get_ex(root, "limits", &lim) && json_object_is_type(lim, json_type_object)) {
-                /* Informative: a sender keeps within the smaller of its own
-                 * and the peer's limits.  Absent or odd values leave the
-                 * default; nothing can be raised above UINT32_MAX. */
+                /* A sender keeps within the smaller of its own and the
+                 * peer's limits.  Absent or malformed values leave the
+                 * default; values under GL_LIMITS_MIN count as the minimum
+                 * (a padded hello and a bulk chunk must always fit). */
                 struct {
                         const char *name;
                         uint32_t *field;
                         uint32_t min;
                 } fields[] = {
-                        { "max_frame_bytes", &h.limits.max_frame_bytes, 1024 },
-                        { "max_json_bytes", &h.limits.max_json_bytes, 512 },
-                        { "max_frame_attachment_bytes", &h.limits.max_frame_attachment_bytes, 0 },
-                        { "max_message_attachment_bytes", &h.limits.max_message_attachment_bytes, 0 },
-                        { "max_json_depth", &h.limits.max_json_depth, 2 },
-                        { "max_string_bytes", &h.limits.max_string_bytes, 64 },
+                        { "max_frame_bytes", &h.limits.max_frame_bytes, GL_LIMITS_MIN.max_frame_bytes },
+                        { "max_json_bytes", &h.limits.max_json_bytes, GL_LIMITS_MIN.max_json_bytes },
+                        { "max_frame_attachment_bytes", &h.limits.max_frame_attachment_bytes,
+                          GL_LIMITS_MIN.max_frame_attachment_bytes },
+                        { "max_message_attachment_bytes", &h.limits.max_message_attachment_bytes,
+                          GL_LIMITS_MIN.max_message_attachment_bytes },
+                        { "max_json_depth", &h.limits.max_json_depth, GL_LIMITS_MIN.max_json_depth },
+                        { "max_string_bytes", &h.limits.max_string_bytes, GL_LIMITS_MIN.max_string_bytes },
                 };
 
                 h.limits = GL_LIMITS_DEFAULT;
                 for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-                        if (get_uint(lim, fields[i].name, fields[i].min, UINT32_MAX, &v) == 1)
-                                *fields[i].field = (uint32_t) v;
+                        if (get_uint(lim, fields[i].name, 0, UINT32_MAX, &v) == 1)
+                                *fields[i].field = v < fields[i].min ? fields[i].min : (uint32_t) v;
                 h.have_limits = true;
         }
         *ret = h;

@@ -47,18 +47,6 @@ static void peer_restarted(GlSession *s) {
         session_local_push(s, &(GlSessionEvent){ .type = GL_SESSION_EVENT_PEER_RESTARTED });
 }
 
-static void imm_drop_notices(GlSession *s) {
-        /* Pongs and notices belong to the old connection. */
-        while (s->imm_head) {
-                OutFrame *f = s->imm_head;
-                s->imm_head = f->next;
-                free(f->owned_json);
-                free(f);
-        }
-        s->imm_tail = NULL;
-        s->n_imm = 0;
-}
-
 static int parse_json(GlSession *s, const GlFrame *f, json_object **ret) {
         int r = gl_json_parse(f->json, f->header.json_len, &s->limits, ret);
 
@@ -114,8 +102,9 @@ static void handle_hello(GlSession *s, const GlFrame *f) {
         s->peer_hello_root = root;
         s->peer_hello = h;
         s->have_peer_hello = true;
-        s->have_peer_limits = h.have_limits;
-        s->peer_limits = h.limits;
+        /* a peer that announces nothing is held to the defaults */
+        s->have_peer_limits = true;
+        s->peer_limits = h.have_limits ? h.limits : GL_LIMITS_DEFAULT;
 
         version = gl_hello_negotiate(s->config.min_version, s->config.max_version, h.min_version, h.max_version);
         if (version == 0) {
@@ -134,7 +123,6 @@ static void handle_hello(GlSession *s, const GlFrame *f) {
                  * guest cannot always see the host reconnect).  A frame
                  * being written is finished, never cut: on the same byte
                  * stream a truncated frame would swallow what follows. */
-                imm_drop_notices(s);
                 session_set_state(s, GL_SESSION_HANDSHAKE);
                 session_new_nonce(s);
                 s->echoed_nonce = 0;
@@ -185,6 +173,12 @@ static void reply_error(GlSession *s, uint64_t id, GlErrorCode code, const char 
         /* An answer to a request the application never saw: it still
          * gets exactly one response, and reliably. */
         (void) session_enqueue(s, gl_message_new_error(id, code, text), NULL, 0, SEND_ANSWER, 0);
+}
+
+/* A bulk request being reassembled is dropped: it still gets its one answer. */
+static void answer_partial(GlSession *s, GlErrorCode code, const char *text) {
+        if (s->partial && s->partial->type == GL_MSG_REQUEST && s->partial->id)
+                reply_error(s, s->partial->id, code, text);
 }
 
 /* Returns true if m is to be delivered to the application. */
@@ -274,8 +268,7 @@ static int partial_append(GlSession *s, const uint8_t *data, size_t len, uint64_
         if (len > s->limits.max_message_attachment_bytes - s->partial_len) {
                 session_protocol_error(s, GL_FRAME_ERR_ATTACHMENT_TOO_LARGE,
                                        "bulk attachment exceeds max_message_attachment_bytes", seq);
-                if (s->partial && s->partial->id && s->partial->type == GL_MSG_REQUEST)
-                        reply_error(s, s->partial->id, GL_ERROR_TOO_LARGE, "attachment too large");
+                answer_partial(s, GL_ERROR_TOO_LARGE, "attachment too large");
                 drop_partial(s);
                 return -EMSGSIZE;
         }
@@ -316,6 +309,7 @@ static int handle_message(GlSession *s, const GlFrame *f, GlMessage **ret) {
                      GL_FRAME_HEADER_SIZE + (uint64_t) h->json_len + h->attach_len > GL_BULK_CHUNK_BYTES)) {
                 session_protocol_error(s, GL_SESSION_ERR_BAD_CHUNK, "bulk frame unsequenced or over 32 KiB", h->seq);
                 if (s->partial || (h->flags & GL_FRAME_F_MORE)) {
+                        answer_partial(s, GL_ERROR_INVALID, "bulk frame unsequenced or over 32 KiB");
                         drop_partial(s);
                         s->partial_drop = (h->flags & GL_FRAME_F_MORE) != 0;
                 }
@@ -353,6 +347,7 @@ static int handle_message(GlSession *s, const GlFrame *f, GlMessage **ret) {
                 /* Only a broken peer starts a bulk message inside another;
                  * control messages may come between chunks. */
                 session_protocol_error(s, GL_SESSION_ERR_BAD_CHUNK, "bulk message cut short", h->seq);
+                answer_partial(s, GL_ERROR_INVALID, "bulk message cut short");
                 drop_partial(s);
                 s->partial_drop = false;
         }
@@ -371,6 +366,14 @@ static int handle_message(GlSession *s, const GlFrame *f, GlMessage **ret) {
                 s->partial = m;
                 if (partial_append(s, f->attach, h->attach_len, h->seq) < 0)
                         s->partial_drop = true;
+                return 0;
+        }
+        if (bulk && h->attach_len > s->limits.max_message_attachment_bytes) {
+                session_protocol_error(s, GL_FRAME_ERR_ATTACHMENT_TOO_LARGE,
+                                       "bulk attachment exceeds max_message_attachment_bytes", h->seq);
+                if (m->type == GL_MSG_REQUEST)
+                        reply_error(s, m->id, GL_ERROR_TOO_LARGE, "attachment too large");
+                gl_message_free(m);
                 return 0;
         }
         if (attach_copy(m, f->attach, h->attach_len) < 0) {
@@ -401,8 +404,7 @@ static void handle_rejected(GlSession *s, int error, const GlFrame *f) {
         if ((h->flags & GL_FRAME_F_RELIABLE) && !sequence_accept(s, h))
                 return;
         if (h->flags & GL_FRAME_F_BULK) {
-                if (s->partial && s->partial->type == GL_MSG_REQUEST)
-                        reply_error(s, s->partial->id, GL_ERROR_TOO_LARGE, "attachment too large");
+                answer_partial(s, GL_ERROR_TOO_LARGE, "attachment too large");
                 drop_partial(s);
                 s->partial_drop = (h->flags & GL_FRAME_F_MORE) != 0;
         }

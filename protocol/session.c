@@ -59,6 +59,13 @@ GlSession *gl_session_new(const GlSessionConfig *config) {
         if (!s->config.max_requests_in_flight)
                 s->config.max_requests_in_flight = DEFAULT_REQUESTS_IN_FLIGHT;
         s->limits = config->limits.max_frame_bytes ? config->limits : GL_LIMITS_DEFAULT;
+#define RAISE(f) s->limits.f = s->limits.f < GL_LIMITS_MIN.f ? GL_LIMITS_MIN.f : s->limits.f
+        RAISE(max_frame_bytes);
+        RAISE(max_json_bytes);
+        RAISE(max_frame_attachment_bytes);
+        RAISE(max_json_depth);
+        RAISE(max_string_bytes);
+#undef RAISE
 
         s->instance = strdup(config->instance);
         s->role = strdup_or_null(config->role);
@@ -392,6 +399,9 @@ int session_enqueue(GlSession *s, json_object *envelope, uint8_t *att, size_t at
                 goto too_big;
 
         cost = len + att_len + GL_FRAME_HEADER_SIZE;
+        if (cost > (flags & GL_SEND_BULK ? s->config.max_bulk_queue_bytes : s->config.max_control_queue_bytes) &&
+            !((flags & SEND_ANSWER) && !(flags & GL_SEND_BULK)))
+                goto too_big; /* would never fit, however long we wait */
         /* Control answers to the peer's requests are not refused for lack
          * of room: there are at most max_requests_in_flight of them, and
          * refusing would break "exactly one response per request".  Bulk
@@ -506,9 +516,14 @@ int gl_session_respond(GlSession *s, uint64_t id, json_object *result, uint8_t *
 }
 
 int gl_session_respond_error(GlSession *s, uint64_t id, GlErrorCode code, const char *message) {
+        int r;
+
         if (!incoming_take(s, id))
                 return -ENOENT;
-        return session_enqueue(s, gl_message_new_error(id, code, message), NULL, 0, SEND_ANSWER, 0);
+        r = session_enqueue(s, gl_message_new_error(id, code, message), NULL, 0, SEND_ANSWER, 0);
+        if (r == -EMSGSIZE) /* the text breaks the peer's limits: the code alone still answers */
+                r = session_enqueue(s, gl_message_new_error(id, code, NULL), NULL, 0, SEND_ANSWER, 0);
+        return r;
 }
 
 int gl_session_ping(GlSession *s, uint64_t *ret_id) {
@@ -572,7 +587,7 @@ static int serialise_hello(GlSession *s, OutFrame *f) {
 }
 
 /* Cuts the next frame of a message. */
-static OutFrame *cut_frame(OutMsg *m) {
+static OutFrame *cut_frame(const GlSession *s, OutMsg *m) {
         OutFrame *f = calloc(1, sizeof(*f));
         size_t room;
 
@@ -591,8 +606,12 @@ static OutFrame *cut_frame(OutMsg *m) {
                 m->json_cut = true;
                 m->att_off = m->att_len;
         } else {
+                GlLimits l = effective_limits(s);
+                size_t max_att = l.max_frame_attachment_bytes;
+
                 f->h.flags |= GL_FRAME_F_BULK;
-                room = GL_BULK_CHUNK_BYTES - GL_FRAME_HEADER_SIZE;
+                room = (l.max_frame_bytes < GL_BULK_CHUNK_BYTES ? l.max_frame_bytes : GL_BULK_CHUNK_BYTES) -
+                       GL_FRAME_HEADER_SIZE;
                 if (!m->json_cut) {
                         f->json = m->json;
                         f->json_len = m->json_len;
@@ -600,6 +619,8 @@ static OutFrame *cut_frame(OutMsg *m) {
                         m->json_cut = true;
                 } else
                         f->h.flags |= GL_FRAME_F_CONTINUATION;
+                if (room > max_att)
+                        room = max_att;
                 f->att = m->att + m->att_off;
                 f->att_len = m->att_len - m->att_off < room ? m->att_len - m->att_off : room;
                 m->att_off += f->att_len;
@@ -612,9 +633,9 @@ static OutFrame *cut_frame(OutMsg *m) {
 
 /* Takes the next frame of a message queue, dequeuing the message once it
  * is fully cut. */
-static OutFrame *take_frame(MsgQueue *q) {
+static OutFrame *take_frame(const GlSession *s, MsgQueue *q) {
         OutMsg *m = q->head;
-        OutFrame *f = cut_frame(m);
+        OutFrame *f = cut_frame(s, m);
 
         if (!f)
                 return NULL;
@@ -640,7 +661,9 @@ static void rtx_append(GlSession *s, OutFrame *f) {
                 f->window_cost = GL_FRAME_HEADER_SIZE + f->json_len + f->att_len;
                 s->rtx_bulk_bytes += f->window_cost;
         }
-        if (f->msg->request && (p = session_pending_find(s, f->msg->request)))
+        /* a request's fate is decided by its first frame: if the peer got
+         * that, it got (or will get) the request */
+        if (f->msg->request && (p = session_pending_find(s, f->msg->request)) && p->seq == 0)
                 p->seq = f->h.seq;
 }
 
@@ -685,13 +708,13 @@ static OutFrame *pick(GlSession *s) {
                 return f;
         }
         if (s->ctl.head) {
-                f = take_frame(&s->ctl);
+                f = take_frame(s, &s->ctl);
                 if (f && (f->h.flags & GL_FRAME_F_RELIABLE))
                         rtx_append(s, f);
                 return f;
         }
         if (s->bulk.head && s->rtx_bulk_bytes < s->config.max_window_bytes) {
-                f = take_frame(&s->bulk);
+                f = take_frame(s, &s->bulk);
                 if (f)
                         rtx_append(s, f);
                 return f;
@@ -849,9 +872,31 @@ void session_void_for_restart(GlSession *s) {
         drop_for_restart(&s->bulk);
 }
 
+/* Pongs and error notices belong to an established connection; queued in
+ * front of a hello they would hold it back. */
+static void imm_drop_notices(GlSession *s) {
+        OutFrame **link = &s->imm_head, *f;
+
+        s->imm_tail = NULL;
+        while ((f = *link)) {
+                if (f->kind == OUT_HELLO) {
+                        s->imm_tail = f;
+                        link = &f->next;
+                        continue;
+                }
+                *link = f->next;
+                out_frame_free(s, f);
+                s->n_imm--;
+        }
+}
+
 void session_set_state(GlSession *s, GlSessionState state) {
         if (state != s->state)
                 s->hello_deadline = 0;
+        if (s->state == GL_SESSION_ESTABLISHED && state != GL_SESSION_ESTABLISHED)
+                imm_drop_notices(s);
+        if (state == GL_SESSION_HANDSHAKE || state == GL_SESSION_DISCONNECTED)
+                s->nack_owed = s->nack_sent = false; /* the handshake resends anyway */
         s->state = state;
         gl_decoder_set_hello_only(s->decoder, state != GL_SESSION_ESTABLISHED);
 }

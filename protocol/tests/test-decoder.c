@@ -129,6 +129,7 @@ static void test_garbage(void) {
         g_autoptr(GByteArray) bad = g_byte_array_new();
         g_autoptr(GArray) got = seen_new();
         const char *qga = "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":1}}\n\xff";
+        g_autofree uint8_t *filler = NULL;
         uint8_t att[5000];
         size_t garbage = 0;
         GlDecoder *d;
@@ -139,14 +140,14 @@ static void test_garbage(void) {
         g_byte_array_append(s, (const guint8 *) qga, (guint) strlen(qga));
         g_byte_array_append(s, (const guint8 *) "GLNKGLN", 7);
         garbage += strlen(qga) + 7;
-        /* a frame cut short by a disconnect */
+        /* a frame cut short by a disconnect: the bytes that follow, up to
+         * its declared length, are taken as its payload and dropped with it */
         test_append_frame(cut, GL_FRAME_MESSAGE, 3, 77, 0, "{\"type\":\"event\",\"event\":\"x\"}", att, sizeof(att));
         g_byte_array_append(s, cut->data, 1000);
-        garbage += 1000;
-        /* the frames after it are held until the cut frame's declared
-         * length has arrived and its checksum fails */
-        for (int i = 0; i < 8; i++)
-                g_byte_array_append(s, good->data, good->len);
+        filler = g_malloc0(cut->len - 1000);
+        g_byte_array_append(s, filler, cut->len - 1000);
+        garbage += cut->len;
+        g_byte_array_append(s, good->data, good->len);
         /* a corrupted header between frames */
         test_append_frame(bad, GL_FRAME_MESSAGE, 1, 5, 0, "{\"a\":1}", NULL, 0);
         bad->data[12] ^= 0x40;
@@ -173,10 +174,55 @@ static void test_garbage(void) {
                 }
         }
         g_assert_cmpuint(n_crc, ==, 1);
-        g_assert_cmpuint(n_ok, ==, 9 * want->len);
+        g_assert_cmpuint(n_ok, ==, 2 * want->len);
         /* 3 trailing bytes are garbage; "GL" may yet start a frame */
         g_assert_cmpuint(gl_decoder_stats(d)->garbage_bytes, ==, garbage + 3);
         g_assert_cmpuint(gl_decoder_pending(d), ==, 2);
+        gl_decoder_free(d);
+}
+
+/* A valid frame planted in the payload of a frame whose checksum fails
+ * (log data, clipboard contents) is never decoded, nor one planted in a
+ * stale frame skipped while waiting for a hello. */
+static void test_planted_frames(void) {
+        g_autoptr(GByteArray) planted = g_byte_array_new();
+        g_autoptr(GByteArray) carrier = g_byte_array_new();
+        g_autoptr(GByteArray) s = g_byte_array_new();
+        g_autoptr(GArray) got = seen_new();
+        GlDecoder *d;
+
+        test_append_frame(planted, GL_FRAME_ACK, 0, 0, 999, NULL, NULL, 0);
+        test_append_frame(carrier, GL_FRAME_MESSAGE, 3, 9, 0, "{\"type\":\"event\",\"event\":\"logs\"}", planted->data,
+                          planted->len);
+        carrier->data[carrier->len - 50] ^= 1; /* the carrier's checksum fails (before the planted frame) */
+        g_byte_array_append(s, carrier->data, carrier->len);
+        test_append_frame(s, GL_FRAME_MESSAGE, 1, 10, 0, "{\"type\":\"event\",\"event\":\"after\"}", NULL, 0);
+        d = gl_decoder_new(NULL);
+        g_assert_cmpint(gl_decoder_feed(d, s->data, s->len), ==, s->len);
+        drain(d, got);
+        g_assert_cmpuint(got->len, ==, 2);
+        g_assert_cmpint(g_array_index(got, Seen, 0).result, ==, -GL_FRAME_ERR_PAYLOAD_CRC);
+        g_assert_cmpuint(g_array_index(got, Seen, 1).seq, ==, 10);
+        gl_decoder_free(d);
+
+        /* hello-only: an intact stale frame is skipped whole, the hello
+         * planted in it is not seen, the real one after it is */
+        g_byte_array_set_size(planted, 0);
+        g_byte_array_set_size(carrier, 0);
+        g_byte_array_set_size(s, 0);
+        g_array_set_size(got, 0);
+        test_append_frame(planted, GL_FRAME_HELLO, 0, 0, 0, "{\"type\":\"hello\",\"planted\":true}", NULL, 0);
+        test_append_frame(carrier, GL_FRAME_MESSAGE, 3, 9, 0, "{\"type\":\"event\",\"event\":\"logs\"}", planted->data,
+                          planted->len);
+        g_byte_array_append(s, carrier->data, carrier->len);
+        test_append_frame(s, GL_FRAME_HELLO, 0, 0, 0, "{\"type\":\"hello\"}", NULL, 0);
+        d = gl_decoder_new(NULL);
+        gl_decoder_set_hello_only(d, true);
+        g_assert_cmpint(gl_decoder_feed(d, s->data, s->len), ==, s->len);
+        drain(d, got);
+        g_assert_cmpuint(got->len, ==, 1);
+        g_assert_cmpmem(g_array_index(got, Seen, 0).json->data, g_array_index(got, Seen, 0).json->len,
+                        "{\"type\":\"hello\"}", 16);
         gl_decoder_free(d);
 }
 
@@ -287,6 +333,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/decoder/split-everywhere", test_split_everywhere);
         g_test_add_func("/decoder/byte-by-byte-zero-copy", test_byte_by_byte_zero_copy);
         g_test_add_func("/decoder/garbage", test_garbage);
+        g_test_add_func("/decoder/planted-frames", test_planted_frames);
         g_test_add_func("/decoder/limits", test_limits);
         g_test_add_func("/decoder/full-buffer", test_full_buffer);
         g_test_add_func("/decoder/hello-only", test_hello_only);

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "decoder.h"
 #include "test-util.h"
 
 static unsigned count(GArray *events, GlSessionEventType type) {
@@ -260,7 +261,9 @@ static void test_queue_bounds(void) {
         g_assert_cmpint(gl_session_send_event(s, "a", NULL, g_malloc0(60000), 60000, GL_SEND_BULK), ==, -ENOBUFS);
         /* control has its own budget */
         g_assert_cmpint(gl_session_send_event(s, "c", NULL, NULL, 0, 0), ==, 0);
-        g_assert_cmpint(gl_session_send_event(s, "c", NULL, g_malloc0(3000), 3000, 0), ==, -ENOBUFS);
+        g_assert_cmpint(gl_session_send_event(s, "c", NULL, g_malloc0(1900), 1900, 0), ==, -ENOBUFS);
+        /* more than the whole budget can never be sent: not "try later" */
+        g_assert_cmpint(gl_session_send_event(s, "c", NULL, g_malloc0(3000), 3000, 0), ==, -EMSGSIZE);
         /* a control message can never exceed one frame */
         g_assert_cmpint(gl_session_send_event(s, "c", NULL, g_malloc0(200000), 200000, 0), ==, -EMSGSIZE);
         /* bulk and unreliable do not mix */
@@ -656,6 +659,185 @@ static void test_control_during_dropped_bulk(void) {
         gl_session_free(b);
 }
 
+/* A pong queued when the peer turns out incompatible must not hold back
+ * our hello. */
+static void test_incompatible_drops_notices(void) {
+        Pair p;
+        g_autoptr(GByteArray) wire = g_byte_array_new();
+        GlIovec iov[GL_SESSION_IOV_MAX];
+        GlFrameHeader h;
+
+        pair_init(&p, 1, 1);
+        test_append_frame(wire, GL_FRAME_MESSAGE, 0, 0, 0, "{\"type\":\"ping\",\"id\":4}", NULL, 0);
+        test_append_frame(wire, GL_FRAME_HELLO, 0, 0, 0,
+                          "{\"type\":\"hello\",\"instance\":\"bridge-9\",\"min_version\":7,\"max_version\":9,"
+                          "\"nonce\":77,\"tx_first\":1}",
+                          NULL, 0);
+        test_deliver(p.a, wire, 4096, p.ev_a);
+        g_assert_cmpint(gl_session_state(p.a), ==, GL_SESSION_INCOMPATIBLE);
+        g_assert_cmpuint(gl_session_output(p.a, iov), >, 0);
+        g_assert_true(gl_frame_header_unpack(iov[0].base, &h));
+        g_assert_cmpuint(h.kind, ==, GL_FRAME_HELLO);
+        pair_clear(&p);
+}
+
+/* A bulk request whose first chunk the old peer acknowledged, but not the
+ * rest, is aborted when the peer restarts, not left to time out. */
+static void test_restart_aborts_half_sent_bulk_request(void) {
+        Pair p;
+        g_autoptr(GByteArray) ab = g_byte_array_new();
+        g_autoptr(GByteArray) ba = g_byte_array_new();
+        GlSession *a2 = test_session_new("agent", "agent-2", 1, 1);
+        uint64_t id;
+        GlMessage *m;
+
+        pair_init(&p, 1, 1);
+        g_array_set_size(p.ev_b, 0);
+        g_assert_cmpint(
+                gl_session_request(p.b, "clipboard.set", NULL, g_malloc0(100000), 100000, GL_SEND_BULK, 0, 100000, &id),
+                ==, 0);
+        /* one chunk reaches the agent and is acknowledged; the rest is lost */
+        {
+                GlIovec iov[GL_SESSION_IOV_MAX];
+                size_t n = gl_session_output(p.b, iov), len = 0;
+                for (size_t k = 0; k < n; k++) {
+                        g_byte_array_append(ba, iov[k].base, (guint) iov[k].len);
+                        len += iov[k].len;
+                }
+                gl_session_output_advance(p.b, len);
+        }
+        test_deliver(p.a, ba, 4096, p.ev_a);
+        test_flush(p.a, ab, 65536);
+        test_deliver(p.b, ab, 4096, p.ev_b);
+        test_flush(p.b, ba, 1 << 20);
+        g_byte_array_set_size(ba, 0);
+        gl_session_disconnected(p.b);
+        gl_session_connected(p.b);
+        gl_session_connected(a2);
+        test_pump(a2, p.b, p.ev_a, p.ev_b);
+        m = nth_message(p.ev_b, 0);
+        g_assert_cmpint(m->type, ==, GL_MSG_ERROR);
+        g_assert_cmpint(m->code, ==, GL_ERROR_ABORTED);
+        g_assert_cmpuint(m->id, ==, id);
+        gl_session_free(a2);
+        pair_clear(&p);
+}
+
+/* An error whose text breaks the peer's limits still answers, with the
+ * code alone. */
+static void test_long_error_text(void) {
+        Pair p;
+        g_autofree char *text = g_strnfill(GL_DEFAULT_MAX_STRING_BYTES + 10, 'e');
+        GlMessage *m;
+
+        pair_init(&p, 1, 1);
+        g_array_set_size(p.ev_b, 0);
+        g_assert_cmpint(gl_session_request(p.b, "info", NULL, NULL, 0, 0, 0, 1000, NULL), ==, 0);
+        test_pump(p.a, p.b, p.ev_a, p.ev_b);
+        m = nth_message(p.ev_a, 0);
+        g_assert_cmpint(gl_session_respond_error(p.a, m->id, GL_ERROR_INTERNAL, text), ==, 0);
+        test_pump(p.a, p.b, p.ev_a, p.ev_b);
+        m = nth_message(p.ev_b, 0);
+        g_assert_cmpint(m->type, ==, GL_MSG_ERROR);
+        g_assert_cmpint(m->code, ==, GL_ERROR_INTERNAL);
+        g_assert_null(m->error_message);
+        pair_clear(&p);
+}
+
+/* Bulk chunks stay within the attachment size the peer announced. */
+static void test_chunks_follow_peer_limits(void) {
+        GlSessionConfig cfg = { .role = "bridge", .instance = "b" };
+        GlSession *a = test_session_new("agent", "a", 1, 1), *b;
+        g_autoptr(GArray) ev_a = test_events_new();
+        g_autoptr(GArray) ev_b = test_events_new();
+        g_autoptr(GByteArray) wire = g_byte_array_new();
+        unsigned frames = 0;
+
+        cfg.limits = GL_LIMITS_DEFAULT;
+        cfg.limits.max_frame_attachment_bytes = 16384;
+        b = gl_session_new(&cfg);
+        gl_session_connected(a);
+        gl_session_connected(b);
+        test_pump(a, b, ev_a, ev_b);
+        g_array_set_size(ev_b, 0);
+        g_assert_cmpint(gl_session_send_event(a, "big", NULL, g_malloc0(100000), 100000, GL_SEND_BULK), ==, 0);
+        test_flush(a, wire, 1 << 20);
+        for (guint off = 0; off < wire->len;) {
+                GlFrameHeader h;
+                g_assert_true(gl_frame_header_unpack(wire->data + off, &h));
+                if (h.flags & GL_FRAME_F_BULK) {
+                        g_assert_cmpuint(h.attach_len, <=, 16384);
+                        frames++;
+                }
+                off += GL_FRAME_HEADER_SIZE + h.json_len + h.attach_len;
+        }
+        g_assert_cmpuint(frames, ==, 7); /* ceil(100000 / 16384) */
+        test_deliver(b, wire, 4096, ev_b);
+        g_assert_cmpuint(count(ev_b, GL_SESSION_EVENT_PROTOCOL_ERROR), ==, 0);
+        g_assert_cmpuint(nth_message(ev_b, 0)->attachment_len, ==, 100000);
+        gl_session_free(a);
+        gl_session_free(b);
+}
+
+/* A NACK owed when the connection drops is not sent after the next
+ * handshake (which resends everything anyway): no double resend. */
+static void test_no_stale_nack(void) {
+        Pair p;
+        g_autoptr(GByteArray) ab = g_byte_array_new();
+
+        pair_init(&p, 1, 1);
+        for (int i = 0; i < 20; i++)
+                g_assert_cmpint(gl_session_send_event(p.a, "e", NULL, NULL, 0, 0), ==, 0);
+        test_flush(p.a, ab, 1 << 20);
+        g_byte_array_remove_range(ab, 0, 100); /* the first frames never arrive: a gap */
+        test_deliver(p.b, ab, 4096, p.ev_b);
+        gl_session_disconnected(p.b);
+        gl_session_disconnected(p.a);
+        gl_session_connected(p.a);
+        gl_session_connected(p.b);
+        test_pump(p.a, p.b, p.ev_a, p.ev_b);
+        g_assert_cmpuint(gl_session_stats(p.a)->retransmits, ==, 20);
+        pair_clear(&p);
+}
+
+/* A bulk request cut short by the start of another bulk message still
+ * gets its one answer. */
+static void test_cut_bulk_request_answered(void) {
+        Pair p;
+        g_autoptr(GByteArray) wire = g_byte_array_new();
+        const uint16_t bulk = GL_FRAME_F_RELIABLE | GL_FRAME_F_BULK;
+        GlMessage *m;
+        uint8_t att[100] = { 0 };
+
+        pair_init(&p, 1, 1);
+        g_array_set_size(p.ev_a, 0);
+        /* b's requests from the wire: id 5 in two chunks, but the second
+         * never comes; a new bulk message starts instead */
+        test_append_frame(wire, GL_FRAME_MESSAGE, bulk | GL_FRAME_F_MORE, 1, 0,
+                          "{\"type\":\"request\",\"id\":5,\"method\":\"clipboard.set\"}", att, sizeof(att));
+        test_append_frame(wire, GL_FRAME_MESSAGE, bulk, 2, 0, "{\"type\":\"event\",\"event\":\"next\"}", att,
+                          sizeof(att));
+        test_deliver(p.a, wire, 4096, p.ev_a);
+        test_flush(p.a, wire, 65536);
+        /* what a sent back: an error for id 5 */
+        {
+                GlDecoder *d = gl_decoder_new(NULL);
+                GlFrame f;
+                bool answered = false;
+
+                g_assert_cmpint(gl_decoder_feed(d, wire->data, wire->len), ==, wire->len);
+                while (gl_decoder_next(d, &f) == 1)
+                        if (f.header.json_len && g_strstr_len(f.json, f.header.json_len, "\"id\":5") &&
+                            g_strstr_len(f.json, f.header.json_len, "\"invalid\""))
+                                answered = true;
+                g_assert_true(answered);
+                gl_decoder_free(d);
+        }
+        m = nth_message(p.ev_a, 0);
+        g_assert_cmpstr(m->name, ==, "next");
+        pair_clear(&p);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/session/handshake", test_handshake);
@@ -678,5 +860,11 @@ int main(int argc, char **argv) {
         g_test_add_func("/session/stale-hello-other-instance", test_stale_hello_other_instance);
         g_test_add_func("/session/send-side-limits", test_send_side_limits);
         g_test_add_func("/session/control-during-dropped-bulk", test_control_during_dropped_bulk);
+        g_test_add_func("/session/incompatible-drops-notices", test_incompatible_drops_notices);
+        g_test_add_func("/session/restart-aborts-half-sent-bulk-request", test_restart_aborts_half_sent_bulk_request);
+        g_test_add_func("/session/long-error-text", test_long_error_text);
+        g_test_add_func("/session/chunks-follow-peer-limits", test_chunks_follow_peer_limits);
+        g_test_add_func("/session/no-stale-nack", test_no_stale_nack);
+        g_test_add_func("/session/cut-bulk-request-answered", test_cut_bulk_request_answered);
         return g_test_run();
 }
