@@ -209,6 +209,20 @@ static void wall_to_console(const char *message) {
         close(fd);
 }
 
+/* sysfs attributes take one write(2) to the file itself (no temporary
+ * file and rename); for /sys/power/state it returns after the resume. */
+static int write_attribute(const char *path, const char *value, GError **error) {
+        int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY), r = 0;
+
+        if (fd < 0 || write(fd, value, strlen(value)) < 0) {
+                r = -errno;
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: %s", path, g_strerror(errno));
+        }
+        if (fd >= 0)
+                close(fd);
+        return r;
+}
+
 static gboolean kernel_execute(gpointer userdata) {
         GlPower *p = userdata;
         g_autofree char *state = g_build_filename(p->sysfs_root, "power", "state", NULL);
@@ -231,7 +245,7 @@ static gboolean kernel_execute(gpointer userdata) {
                 reboot(RB_HALT_SYSTEM);
                 break;
         case GL_POWER_HYBRID_SLEEP:
-                if (!g_file_set_contents(disk, "suspend", -1, &error)) {
+                if (write_attribute(disk, "suspend", &error) < 0) {
                         p->events.done(p->userdata, -EIO, error->message);
                         return G_SOURCE_REMOVE;
                 }
@@ -251,7 +265,7 @@ static gboolean kernel_execute(gpointer userdata) {
         }
         /* The write returns when the guest has resumed (or failed). */
         p->events.system_event(p->userdata, GL_SYSTEM_SUSPENDING);
-        if (!g_file_set_contents(state, word, -1, &error)) {
+        if (write_attribute(state, word, &error) < 0) {
                 p->events.done(p->userdata, -EIO, error->message);
                 return G_SOURCE_REMOVE;
         }
