@@ -18,7 +18,10 @@ void test_write_hex(const char *path, const uint8_t *data, size_t len);
 void test_append_frame(GByteArray *out, uint8_t kind, uint16_t flags, uint64_t seq, uint64_t ack, const char *json,
                        const void *attach, size_t attach_len);
 
+#ifndef GL_JSON_OBJECT_AUTOPTR
+#define GL_JSON_OBJECT_AUTOPTR
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_object, json_object_put)
+#endif
 
 #include "session.h"
 

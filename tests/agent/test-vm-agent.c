@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * guestlink-agent in a real guest (initramfs flavour: busybox, no systemd,
+ * no logind, so power goes through the kernel): the host side is a real
+ * protocol session on the port's QEMU chardev socket.
+ *
+ *   requests     info matches the guest's os-release and uname; stats match
+ *                /proc/meminfo and nproc read in the same guest
+ *   reconnect    the host disconnects in the middle of requests, many times:
+ *                every request gets exactly one answer, the agent keeps
+ *                running (same pid)
+ *   unplug       the port is hot-unplugged and replugged: the agent waits,
+ *                reopens it and answers again, same pid
+ *   idle         no host connected: the agent uses no CPU time in 30 s
+ *   poweroff, reboot, suspend   QMP SHUTDOWN / RESET / SUSPEND, and a
+ *                "resumed" progress event after system_wakeup
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "glvm.h"
+#include "session.h"
+
+#define PORT "org.guestlink.agent.0"
+#define AGENT "/usr/sbin/guestlink-agent"
+#define OS_RELEASE "PRETTY_NAME=\"guestlink test guest 1.0\"\nID=gltest\nVERSION_ID=\"1.0\"\n"
+
+typedef struct Host {
+        GlvmVm *vm;
+        GlvmPort *port;
+        GlSession *s;
+        GPtrArray *messages; /* GlMessage* */
+        GlvmProc *agent;
+} Host;
+
+static void message_free(gpointer m) {
+        gl_message_free(m);
+}
+
+static uint64_t now_ms(void) {
+        return (uint64_t) g_get_monotonic_time() / 1000;
+}
+
+static void host_pump(Host *h, int ms) {
+        GlIovec iov[GL_SESSION_IOV_MAX];
+        GlSessionEvent ev;
+        g_autoptr(GBytes) in = NULL;
+        size_t n, len;
+        const void *data;
+
+        while (glvm_port_connected(h->port) && (n = gl_session_output(h->s, iov)) > 0) {
+                size_t total = 0;
+                for (size_t i = 0; i < n; i++) {
+                        glvm_port_queue(h->port, iov[i].base, iov[i].len);
+                        total += iov[i].len;
+                }
+                gl_session_output_advance(h->s, total);
+        }
+        glvm_vm_iterate(h->vm, ms);
+        in = glvm_port_take(h->port);
+        data = g_bytes_get_data(in, &len);
+        for (size_t off = 0; off < len;) {
+                long k = gl_session_feed(h->s, (const uint8_t *) data + off, len - off);
+                g_assert_cmpint(k, >=, 0);
+                off += (size_t) k;
+                while (gl_session_receive(h->s, &ev) > 0)
+                        if (ev.type == GL_SESSION_EVENT_MESSAGE)
+                                g_ptr_array_add(h->messages, ev.message);
+        }
+        while (gl_session_receive(h->s, &ev) > 0)
+                if (ev.type == GL_SESSION_EVENT_MESSAGE)
+                        g_ptr_array_add(h->messages, ev.message);
+        gl_session_expire(h->s, now_ms());
+}
+
+static void host_connect(Host *h) {
+        g_autoptr(GError) error = NULL;
+        gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+
+        g_assert_true(glvm_port_connect(h->port, 10000, &error));
+        gl_session_connected(h->s);
+        while (gl_session_state(h->s) != GL_SESSION_ESTABLISHED) {
+                g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+                host_pump(h, 50);
+        }
+}
+
+static void host_disconnect(Host *h) {
+        glvm_port_disconnect(h->port);
+        gl_session_disconnected(h->s);
+}
+
+/* Boots a guest running the agent, connects the host side. */
+static void host_start(Host *h, const char *name, bool s3, bool reboot) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *os_release = NULL;
+        GlSessionConfig c = { .role = "bridge", .software = "test-vm-agent", .instance = "host-1" };
+
+        glvm_skip_if_unavailable();
+        h->vm = glvm_vm_new(name, GLVM_FLAVOUR_INITRAMFS);
+        h->port = glvm_vm_add_port(h->vm, PORT, GLVM_PORT_SERVER);
+        glvm_vm_add_binary(h->vm, g_getenv("GL_AGENT_BINARY"), AGENT);
+        os_release = g_build_filename(glvm_vm_run_dir(h->vm), "os-release", NULL);
+        g_assert_true(g_file_set_contents(os_release, OS_RELEASE, -1, NULL));
+        glvm_vm_add_file(h->vm, os_release, "/etc/os-release", 0644);
+        if (s3)
+                glvm_vm_add_qemu_args(h->vm, (const char *const[]){ "-global", "ICH9-LPC.disable_s3=0", NULL });
+        if (reboot)
+                glvm_vm_set_no_reboot(h->vm, false);
+        g_assert_true(glvm_vm_start(h->vm, false, 120000, &error));
+        g_assert_no_error(error);
+        h->agent = glvm_vm_spawn(h->vm, AGENT " --port " PORT, &error);
+        g_assert_no_error(error);
+        g_assert_true(glvm_proc_expect(h->agent, "started", 30000, &error));
+        h->s = gl_session_new(&c);
+        h->messages = g_ptr_array_new_with_free_func(message_free);
+        host_connect(h);
+}
+
+static void host_stop(Host *h) {
+        glvm_proc_free(h->agent);
+        glvm_vm_stop(h->vm);
+        glvm_vm_free(h->vm);
+        gl_session_free(h->s);
+        g_ptr_array_unref(h->messages);
+}
+
+static GlMessage *take_answer(Host *h, uint64_t id) {
+        for (guint i = 0; i < h->messages->len; i++) {
+                GlMessage *m = h->messages->pdata[i];
+                if ((m->type == GL_MSG_RESPONSE || m->type == GL_MSG_ERROR) && m->id == id)
+                        return g_ptr_array_steal_index(h->messages, i);
+        }
+        return NULL;
+}
+
+static GlMessage *call(Host *h, const char *method, const char *params) {
+        gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+        GlMessage *m;
+        uint64_t id;
+
+        g_assert_cmpint(gl_session_request(h->s, method, params ? json_tokener_parse(params) : NULL, NULL, 0, 0,
+                                           now_ms(), 60000, &id),
+                        ==, 0);
+        while (!(m = take_answer(h, id))) {
+                g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+                host_pump(h, 50);
+        }
+        return m;
+}
+
+static GlMessage *wait_event(Host *h, const char *name, const char *state, int timeout_ms) {
+        gint64 deadline = g_get_monotonic_time() + (gint64) timeout_ms * 1000;
+
+        for (;;) {
+                for (guint i = 0; i < h->messages->len; i++) {
+                        GlMessage *m = h->messages->pdata[i];
+                        json_object *st = m->body ? json_object_object_get(m->body, "state") : NULL;
+
+                        if (m->type == GL_MSG_EVENT && g_str_equal(m->name, name) &&
+                            (!state || (st && g_str_equal(json_object_get_string(st), state))))
+                                return g_ptr_array_steal_index(h->messages, i);
+                }
+                if (g_get_monotonic_time() > deadline)
+                        return NULL;
+                host_pump(h, 50);
+        }
+}
+
+static const char *get(json_object *o, const char *a, const char *b) {
+        json_object *v = json_object_object_get(o, a);
+        if (b)
+                v = json_object_object_get(v, b);
+        return v ? json_object_get_string(v) : NULL;
+}
+
+static char *agent_pid(Host *h) {
+        return g_strchomp(glvm_vm_check(h->vm, 10000, "pidof guestlink-agent"));
+}
+
+static void test_requests(void) {
+        Host h = { 0 };
+        g_autofree char *release = NULL, *meminfo = NULL, *nproc = NULL, *hostname = NULL;
+        GlMessage *m;
+
+        host_start(&h, "agent-requests", false, false);
+        release = g_strchomp(glvm_vm_check(h.vm, 10000, "uname -r"));
+        hostname = g_strchomp(glvm_vm_check(h.vm, 10000, "uname -n"));
+        meminfo = glvm_vm_check(h.vm, 10000, "awk '/^MemTotal:/ {print $2 * 1024}' /proc/meminfo");
+        nproc = g_strchomp(glvm_vm_check(h.vm, 10000, "grep -c ^processor /proc/cpuinfo"));
+
+        m = call(&h, "info", NULL);
+        g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
+        g_assert_cmpstr(get(m->body, "os", "pretty_name"), ==, "guestlink test guest 1.0");
+        g_assert_cmpstr(get(m->body, "os", "id"), ==, "gltest");
+        g_assert_cmpstr(get(m->body, "kernel", "release"), ==, release);
+        g_assert_cmpstr(get(m->body, "hostname", NULL), ==, hostname);
+        g_assert_cmpstr(get(m->body, "architecture", NULL), ==, "x86_64");
+        gl_message_free(m);
+
+        m = call(&h, "stats.get", "{\"sections\":[\"memory\",\"cpu\",\"load\"]}");
+        g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
+        g_assert_cmpint(
+                json_object_get_int64(json_object_object_get(json_object_object_get(m->body, "memory"), "total_bytes")),
+                ==, g_ascii_strtoll(meminfo, NULL, 10));
+        g_assert_cmpstr(get(m->body, "cpu", "count"), ==, nproc);
+        gl_message_free(m);
+        host_stop(&h);
+}
+
+/* The host side goes away in the middle of requests, 20 times. */
+static void test_reconnect(void) {
+        Host h = { 0 };
+        g_autofree char *pid = NULL, *pid_after = NULL;
+        uint64_t ids[20];
+        unsigned answered = 0;
+        gint64 deadline;
+
+        host_start(&h, "agent-reconnect", false, false);
+        pid = agent_pid(&h);
+        for (int i = 0; i < 20; i++) {
+                g_assert_cmpint(gl_session_request(h.s, "info", NULL, NULL, 0, 0, now_ms(), 600000, &ids[i]), ==, 0);
+                host_pump(&h, i * 7 % 40); /* the request may or may not have gone out */
+                host_disconnect(&h);
+                glvm_vm_sleep(h.vm, 100);
+                host_connect(&h);
+        }
+        deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+        while (answered < 20) {
+                for (int i = 0; i < 20; i++) {
+                        GlMessage *m = take_answer(&h, ids[i]);
+                        if (!m)
+                                continue;
+                        g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
+                        gl_message_free(m);
+                        answered++;
+                }
+                g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+                host_pump(&h, 50);
+        }
+        /* and nothing twice: a few more seconds bring no other answer */
+        for (int i = 0; i < 20; i++)
+                host_pump(&h, 50);
+        for (guint i = 0; i < h.messages->len; i++)
+                g_assert_false(((GlMessage *) h.messages->pdata[i])->type == GL_MSG_RESPONSE);
+        pid_after = agent_pid(&h);
+        g_assert_cmpstr(pid, ==, pid_after);
+        g_test_message("20 requests across 20 reconnects: 20 answers, %" G_GUINT64_FORMAT " host retransmits",
+                       gl_session_stats(h.s)->retransmits);
+        host_stop(&h);
+}
+
+static void test_unplug(void) {
+        Host h = { 0 };
+        g_autoptr(GError) error = NULL;
+        g_autofree char *pid = NULL, *pid_after = NULL;
+        GlMessage *m;
+
+        host_start(&h, "agent-unplug", false, false);
+        pid = agent_pid(&h);
+        host_disconnect(&h);
+        g_assert_true(glvm_vm_unplug_port(h.port, 10000, &error));
+        g_assert_no_error(error);
+        g_assert_true(glvm_proc_expect(h.agent, "went away", 10000, &error));
+        glvm_vm_sleep(h.vm, 2000);
+        g_assert_true(glvm_vm_replug_port(h.port, 10000, &error));
+        g_assert_true(glvm_proc_expect(h.agent, "opened", 20000, &error));
+        host_connect(&h);
+        m = call(&h, "ping", NULL);
+        g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
+        gl_message_free(m);
+        pid_after = agent_pid(&h);
+        g_assert_cmpstr(pid, ==, pid_after);
+        host_stop(&h);
+}
+
+static unsigned long long cpu_ticks(Host *h, const char *pid) {
+        g_autofree char *stat = glvm_vm_check(h->vm, 10000, "cat /proc/%s/stat", pid);
+        g_auto(GStrv) f = g_strsplit(strrchr(stat, ')') + 2, " ", -1);
+
+        /* fields after the comm: state is [0], utime [11], stime [12] */
+        return g_ascii_strtoull(f[11], NULL, 10) + g_ascii_strtoull(f[12], NULL, 10);
+}
+
+static void test_idle(void) {
+        Host h = { 0 };
+        g_autofree char *pid = NULL;
+        unsigned long long before, after;
+
+        host_start(&h, "agent-idle", false, false);
+        pid = agent_pid(&h);
+        host_disconnect(&h);
+        glvm_vm_sleep(h.vm, 2000); /* let it settle into waiting for SIGIO */
+        before = cpu_ticks(&h, pid);
+        glvm_vm_sleep(h.vm, 30000);
+        after = cpu_ticks(&h, pid);
+        g_test_message("agent CPU ticks with no host over 30 s: %llu -> %llu", before, after);
+        g_assert_cmpuint(after, ==, before);
+        host_stop(&h);
+}
+
+static void test_power(const char *action) {
+        Host h = { 0 };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(json_object) ev = NULL;
+        g_autofree char *params = g_strdup_printf("{\"action\":\"%s\"}", action);
+        GlMessage *m;
+        int status = -1;
+
+        host_start(&h, action, g_str_equal(action, "suspend"), g_str_equal(action, "reboot"));
+        m = call(&h, "heartbeat.subscribe", "{\"interval_seconds\":1}");
+        gl_message_free(m);
+        m = call(&h, "power.request", params);
+        g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
+        g_assert_cmpstr(get(m->body, "backend", NULL), ==, "kernel");
+        gl_message_free(m);
+        m = wait_event(&h, "power.progress", "started", 10000);
+        g_assert_nonnull(m);
+        gl_message_free(m);
+
+        if (g_str_equal(action, "poweroff")) {
+                ev = glvm_vm_wait_event(h.vm, "SHUTDOWN", NULL, NULL, 60000, &error);
+                g_assert_no_error(error);
+                g_assert_true(glvm_vm_wait_exit(h.vm, 60000, &status, &error));
+                g_assert_cmpint(status, ==, 0);
+        } else if (g_str_equal(action, "reboot")) {
+                ev = glvm_vm_wait_event(h.vm, "RESET", NULL, NULL, 60000, &error);
+                g_assert_no_error(error);
+        } else {
+                g_autoptr(json_object) r = NULL;
+                g_autofree char *status_text = NULL;
+
+                ev = glvm_vm_wait_event(h.vm, "SUSPEND", NULL, NULL, 60000, &error);
+                g_assert_no_error(error);
+                status_text = glvm_vm_status(h.vm, &error);
+                g_assert_cmpstr(status_text, ==, "suspended");
+                r = glvm_vm_qmp(h.vm, "system_wakeup", NULL, 5000, &error);
+                g_assert_no_error(error);
+                m = wait_event(&h, "power.progress", "resumed", 60000);
+                g_assert_nonnull(m);
+                gl_message_free(m);
+                m = wait_event(&h, "heartbeat", "resumed", 10000);
+                g_assert_nonnull(m);
+                gl_message_free(m);
+        }
+        host_stop(&h);
+}
+
+static void test_poweroff(void) {
+        test_power("poweroff");
+}
+
+static void test_reboot(void) {
+        test_power("reboot");
+}
+
+static void test_suspend(void) {
+        test_power("suspend");
+}
+
+int main(int argc, char **argv) {
+        static const struct {
+                const char *name;
+                void (*fn)(void);
+        } cases[] = {
+                { "requests", test_requests }, { "reconnect", test_reconnect }, { "unplug", test_unplug },
+                { "idle", test_idle },         { "poweroff", test_poweroff },   { "reboot", test_reboot },
+                { "suspend", test_suspend },
+        };
+
+        g_test_init(&argc, &argv, NULL);
+        /* One case per process (meson runs them in parallel): the name is
+         * in $GL_VM_CASE, or all of them. */
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++)
+                if (!g_getenv("GL_VM_CASE") || g_str_equal(g_getenv("GL_VM_CASE"), cases[i].name)) {
+                        g_autofree char *path = g_strdup_printf("/vm-agent/%s", cases[i].name);
+                        g_test_add_func(path, cases[i].fn);
+                }
+        return g_test_run();
+}
