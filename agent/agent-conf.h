@@ -4,6 +4,8 @@
 /* /etc/guestlink/agent.conf (GKeyFile); see agent/data/agent.conf. */
 #include <glib.h>
 
+#include "config.h"
+
 #include "dispatch.h"
 #include "policy.h"
 #include "transport.h"
@@ -17,7 +19,7 @@ typedef struct GlAgentConfig {
         GlDispatchLimits limits;
 } GlAgentConfig;
 
-#define GL_AGENT_CONFIG_FILE "/etc/guestlink/agent.conf"
+#define GL_AGENT_CONFIG_FILE GL_SYSCONFDIR "/guestlink/agent.conf"
 
 GlAgentConfig *gl_agent_config_new(void); /* defaults */
 GlAgentConfig *gl_agent_config_free(GlAgentConfig *c);
