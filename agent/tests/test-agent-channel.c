@@ -255,6 +255,41 @@ static void test_requests(void) {
         g_assert_nonnull(strstr(log, "opened /dev/pts/"));
 }
 
+/* SIGHUP reloads the policy: info becomes forbidden without a restart. */
+static void test_reload(void) {
+        Host h = { 0 };
+        g_autofree char *log = NULL;
+        GlMessage *m;
+
+        host_start(&h, "[policy]\npower=deny\n");
+        m = call(&h, "info", NULL);
+        g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
+        gl_message_free(m);
+        g_assert_true(g_file_set_contents(h.config, "[policy]\npower=deny\ninfo=deny\n", -1, NULL));
+        g_subprocess_send_signal(h.agent, SIGHUP);
+        for (int i = 0; i < 100; i++) {
+                m = call(&h, "info", NULL);
+                if (m->type == GL_MSG_ERROR)
+                        break;
+                gl_message_free(m);
+                m = NULL;
+                g_usleep(20000);
+        }
+        g_assert_nonnull(m);
+        g_assert_cmpint(m->code, ==, GL_ERROR_FORBIDDEN);
+        gl_message_free(m);
+        /* an invalid file is refused and the running policy kept */
+        g_assert_true(g_file_set_contents(h.config, "[policy]\ninfo=perhaps\n", -1, NULL));
+        g_subprocess_send_signal(h.agent, SIGHUP);
+        g_usleep(300000);
+        m = call(&h, "info", NULL);
+        g_assert_cmpint(m->code, ==, GL_ERROR_FORBIDDEN);
+        gl_message_free(m);
+        log = host_stop(&h);
+        g_assert_nonnull(strstr(log, "configuration reloaded"));
+        g_assert_nonnull(strstr(log, "reload failed, keeping the running configuration"));
+}
+
 static void test_denied(void) {
         Host h = { 0 };
         g_autofree char *log = NULL;
@@ -338,6 +373,7 @@ int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/agent-channel/requests", test_requests);
         g_test_add_func("/agent-channel/denied", test_denied);
+        g_test_add_func("/agent-channel/reload", test_reload);
         g_test_add_func("/agent-channel/hostile-host", test_hostile_host);
         return g_test_run();
 }

@@ -17,6 +17,7 @@
  */
 #include "config.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "glvm.h"
@@ -91,15 +92,16 @@ static void host_disconnect(Host *h) {
         gl_session_disconnected(h->s);
 }
 
-/* Boots a guest running the agent, connects the host side. */
-static void host_start(Host *h, const char *name, bool s3, bool reboot) {
+/* Boots a guest running the agent, connects the host side.  tty: the
+ * channel is a virtconsole (/dev/hvc0) and the agent runs in tty mode. */
+static void host_start_full(Host *h, const char *name, bool s3, bool reboot, bool tty) {
         g_autoptr(GError) error = NULL;
         g_autofree char *os_release = NULL;
         GlSessionConfig c = { .role = "bridge", .software = "test-vm-agent", .instance = "host-1" };
 
         glvm_skip_if_unavailable();
         h->vm = glvm_vm_new(name, GLVM_FLAVOUR_INITRAMFS);
-        h->port = glvm_vm_add_port(h->vm, PORT, GLVM_PORT_SERVER);
+        h->port = glvm_vm_add_port(h->vm, PORT, tty ? GLVM_PORT_CONSOLE : GLVM_PORT_SERVER);
         glvm_vm_add_binary(h->vm, g_getenv("GL_AGENT_BINARY"), AGENT);
         os_release = g_build_filename(glvm_vm_run_dir(h->vm), "os-release", NULL);
         g_assert_true(g_file_set_contents(os_release, OS_RELEASE, -1, NULL));
@@ -110,12 +112,24 @@ static void host_start(Host *h, const char *name, bool s3, bool reboot) {
                 glvm_vm_set_no_reboot(h->vm, false);
         g_assert_true(glvm_vm_start(h->vm, false, 120000, &error));
         g_assert_no_error(error);
-        h->agent = glvm_vm_spawn(h->vm, AGENT " --port " PORT, &error);
+        if (tty) {
+                /* the harness's own channels are virtserialports: ours is
+                 * the only console */
+                g_autofree char *dev = g_strchomp(
+                        glvm_vm_check(h->vm, 10000, "ls /sys/class/tty | grep '^hvc' | head -1"));
+                g_assert_cmpstr(dev, ==, "hvc0");
+                h->agent = glvm_vm_spawn(h->vm, AGENT " --transport tty --device /dev/hvc0", &error);
+        } else
+                h->agent = glvm_vm_spawn(h->vm, AGENT " --port " PORT, &error);
         g_assert_no_error(error);
         g_assert_true(glvm_proc_expect(h->agent, "started", 30000, &error));
         h->s = gl_session_new(&c);
         h->messages = g_ptr_array_new_with_free_func(message_free);
         host_connect(h);
+}
+
+static void host_start(Host *h, const char *name, bool s3, bool reboot) {
+        host_start_full(h, name, s3, reboot, false);
 }
 
 static void host_stop(Host *h) {
@@ -275,6 +289,48 @@ static void test_unplug(void) {
         host_stop(&h);
 }
 
+/* A console (hvc) in raw tty mode: the agent cannot see the host come and
+ * go, so every reconnect is one it did not notice; the protocol's hello
+ * exchange still resynchronises and nothing is lost or repeated. */
+static void test_tty(void) {
+        Host h = { 0 };
+        uint64_t ids[10];
+        unsigned answered = 0;
+        gint64 deadline;
+        GlMessage *m;
+
+        host_start_full(&h, "agent-tty", false, false, true);
+        m = call(&h, "info", NULL);
+        g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
+        g_assert_cmpstr(get(m->body, "os", "id"), ==, "gltest");
+        gl_message_free(m);
+        for (int i = 0; i < 10; i++) {
+                g_assert_cmpint(gl_session_request(h.s, "ping", NULL, NULL, 0, 0, now_ms(), 600000, &ids[i]), ==, 0);
+                host_pump(&h, i * 11 % 50);
+                host_disconnect(&h);
+                glvm_vm_sleep(h.vm, 100);
+                host_connect(&h);
+        }
+        deadline = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
+        while (answered < 10) {
+                for (int i = 0; i < 10; i++) {
+                        GlMessage *a = take_answer(&h, ids[i]);
+                        if (!a)
+                                continue;
+                        g_assert_cmpint(a->type, ==, GL_MSG_RESPONSE);
+                        gl_message_free(a);
+                        answered++;
+                }
+                g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+                host_pump(&h, 50);
+        }
+        for (int i = 0; i < 20; i++)
+                host_pump(&h, 50);
+        for (guint i = 0; i < h.messages->len; i++)
+                g_assert_false(((GlMessage *) h.messages->pdata[i])->type == GL_MSG_RESPONSE);
+        host_stop(&h);
+}
+
 static unsigned long long cpu_ticks(Host *h, const char *pid) {
         g_autofree char *stat = glvm_vm_check(h->vm, 10000, "cat /proc/%s/stat", pid);
         g_auto(GStrv) f = g_strsplit(strrchr(stat, ')') + 2, " ", -1);
@@ -364,9 +420,10 @@ int main(int argc, char **argv) {
                 const char *name;
                 void (*fn)(void);
         } cases[] = {
-                { "requests", test_requests }, { "reconnect", test_reconnect }, { "unplug", test_unplug },
-                { "idle", test_idle },         { "poweroff", test_poweroff },   { "reboot", test_reboot },
-                { "suspend", test_suspend },
+                { "requests", test_requests }, { "reconnect", test_reconnect },
+                { "unplug", test_unplug },     { "idle", test_idle },
+                { "poweroff", test_poweroff }, { "reboot", test_reboot },
+                { "suspend", test_suspend },   { "tty", test_tty },
         };
 
         g_test_init(&argc, &argv, NULL);
