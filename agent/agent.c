@@ -143,6 +143,8 @@ static void on_readable(void *userdata) {
                 if (n <= 0)
                         break;
                 gl_session_input_commit(a->session, (size_t) n);
+                if ((size_t) n < room)
+                        break; /* drained: spare the read that would say EAGAIN */
         }
         process(a);
 }

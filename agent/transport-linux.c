@@ -148,10 +148,22 @@ static gboolean on_fd(int fd, GIOCondition cond, gpointer userdata) {
         return G_SOURCE_CONTINUE;
 }
 
+/* SIGIO is how a sleeping agent learns that a host connected.  While one
+ * is connected the fd watch sees data, hang-up and unplug by itself, and a
+ * signal per message would only cost wake-ups: O_ASYNC is on while down. */
+static void set_async(GlTransport *t, bool on) {
+        int flags;
+
+        if (t->type != GL_TRANSPORT_VIRTIO_SERIAL || t->fd < 0 || (flags = fcntl(t->fd, F_GETFL)) < 0)
+                return;
+        (void) fcntl(t->fd, F_SETFL, on ? flags | O_ASYNC : flags & ~O_ASYNC);
+}
+
 static void set_up(GlTransport *t) {
         if (t->up)
                 return;
         t->up = true;
+        set_async(t, false);
         update_fd_watch(t);
         t->ops.up(t->userdata);
 }
@@ -160,6 +172,7 @@ static void set_down(GlTransport *t) {
         if (!t->up)
                 return;
         t->up = false;
+        set_async(t, true);
         remove_source(&t->fd_watch);
         t->ops.down(t->userdata);
 }

@@ -175,18 +175,23 @@ int gl_decoder_next(GlDecoder *d, GlFrame *ret) {
                 if (d->hello_only &&
                     (h.kind != GL_FRAME_HELLO ||
                      GL_FRAME_HEADER_SIZE + (uint64_t) h.json_len + h.attach_len > GL_DECODER_HELLO_MAX_BYTES)) {
-                        /* Between connections only a hello matters; do not
-                         * wait for the payload of what may be a stale frame
-                         * cut short by a disconnect.  A stale frame that is
-                         * whole and intact is skipped whole, so that nothing
-                         * planted in its payload is mistaken for a frame. */
+                        /* Between connections only a hello matters.  Any
+                         * other frame with an authentic header is dropped
+                         * whole, intact or not, and nothing in its payload
+                         * is ever searched (it may carry planted frames).
+                         * A stale frame cut short by a disconnect is
+                         * completed by the peer's padded hello retries. */
                         uint64_t len = GL_FRAME_HEADER_SIZE + (uint64_t) h.json_len + h.attach_len;
 
-                        if (len <= d->wpos - d->rpos && gl_crc32c(0, p + GL_FRAME_HEADER_SIZE,
-                                                                  (size_t) len - GL_FRAME_HEADER_SIZE) == h.payload_crc)
-                                discard(d, (size_t) len);
-                        else
-                                discard(d, 1);
+                        if (gl_frame_header_check(&h, &d->limits) < 0) {
+                                d->rpos += GL_FRAME_HEADER_SIZE; /* too big to wait for: stream it past */
+                                d->stats.garbage_bytes += GL_FRAME_HEADER_SIZE;
+                                d->skip = len - GL_FRAME_HEADER_SIZE;
+                                continue;
+                        }
+                        if (len > d->wpos - d->rpos)
+                                return 0;
+                        discard(d, (size_t) len);
                         continue;
                 }
                 r = gl_frame_header_check(&h, &d->limits);

@@ -132,7 +132,7 @@ struct GlSession {
         uint64_t next_ping;
 
         LocalEvent *local;
-        unsigned n_local, local_head;
+        unsigned n_local, local_head, local_cap;
 };
 
 void session_local_push(GlSession *s, const GlSessionEvent *ev);

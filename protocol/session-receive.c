@@ -170,9 +170,13 @@ static bool sequence_accept(GlSession *s, const GlFrameHeader *h) {
 }
 
 static void reply_error(GlSession *s, uint64_t id, GlErrorCode code, const char *text) {
-        /* An answer to a request the application never saw: it still
-         * gets exactly one response, and reliably. */
-        (void) session_enqueue(s, gl_message_new_error(id, code, text), NULL, 0, SEND_ANSWER, 0);
+        /* An answer to a request the application never saw.  Unlike the
+         * application's answers (at most max_requests_in_flight), a peer can
+         * provoke these without end, so they count against the control
+         * budget: a peer that sends them faster than it acknowledges gets
+         * no more of them. */
+        if (session_enqueue(s, gl_message_new_error(id, code, text), NULL, 0, 0, 0) < 0)
+                s->stats.answers_dropped++;
 }
 
 /* A bulk request being reassembled is dropped: it still gets its one answer. */
@@ -323,8 +327,16 @@ static int handle_message(GlSession *s, const GlFrame *f, GlMessage **ret) {
                         return 0;
                 }
                 if (!s->partial || h->json_len != 0 || !bulk) {
-                        session_protocol_error(s, GL_SESSION_ERR_BAD_CHUNK, "continuation without a bulk message",
+                        session_protocol_error(s, GL_SESSION_ERR_BAD_CHUNK,
+                                               !s->partial ? "continuation without a bulk message"
+                                                           : "malformed continuation of a bulk message",
                                                h->seq);
+                        if (s->partial) {
+                                /* never deliver it with a piece missing */
+                                answer_partial(s, GL_ERROR_INVALID, "malformed bulk message");
+                                drop_partial(s);
+                                s->partial_drop = (h->flags & GL_FRAME_F_MORE) != 0;
+                        }
                         return 0;
                 }
                 if (partial_append(s, f->attach, h->attach_len, h->seq) < 0) {
@@ -420,7 +432,7 @@ int gl_session_receive(GlSession *s, GlSessionEvent *ret) {
 
                 if (s->n_local > 0) {
                         *ret = s->local[s->local_head].ev;
-                        s->local_head = (s->local_head + 1) % MAX_LOCAL_EVENTS;
+                        s->local_head = (s->local_head + 1) % s->local_cap;
                         s->n_local--;
                         return 1;
                 }

@@ -42,6 +42,13 @@ GlSession *gl_session_new(const GlSessionConfig *config) {
 
         if (!config || !config->instance || !*config->instance || strlen(config->instance) > GL_HELLO_MAX_ID_LEN)
                 return NULL;
+        /* Our hello must always fit a peer's hello limit (16 KiB). */
+        if ((config->software && strlen(config->software) > 128) || (config->role && strlen(config->role) > 32) ||
+            (config->boot_id && strlen(config->boot_id) > GL_HELLO_MAX_ID_LEN))
+                return NULL;
+        for (const char *const *c = config->capabilities; c && *c; c++)
+                if (strlen(*c) > 64)
+                        return NULL;
         s = calloc(1, sizeof(*s));
         if (!s)
                 return NULL;
@@ -77,7 +84,10 @@ GlSession *gl_session_new(const GlSessionConfig *config) {
         s->decoder = gl_decoder_new(&s->limits);
         s->pending = calloc(s->config.max_requests_in_flight, sizeof(Pending));
         s->incoming = calloc(s->config.max_requests_in_flight, sizeof(uint64_t));
-        s->local = calloc(MAX_LOCAL_EVENTS, sizeof(LocalEvent));
+        /* room for a timeout or abort of every request in flight, plus
+         * protocol errors (which are dropped, not the others, when full) */
+        s->local_cap = s->config.max_requests_in_flight + MAX_LOCAL_EVENTS;
+        s->local = calloc(s->local_cap, sizeof(LocalEvent));
         if (!s->instance || !s->caps || !s->decoder || !s->pending || !s->incoming || !s->local)
                 return gl_session_free(s);
         for (unsigned i = 0; i < s->n_caps; i++)
@@ -125,7 +135,7 @@ GlSession *gl_session_free(GlSession *s) {
         free_msg_list(s->bulk.head);
         while (s->n_local > 0) {
                 gl_message_free(s->local[s->local_head].ev.message);
-                s->local_head = (s->local_head + 1) % MAX_LOCAL_EVENTS;
+                s->local_head = (s->local_head + 1) % s->local_cap;
                 s->n_local--;
         }
         gl_message_free(s->partial);
@@ -194,15 +204,17 @@ const GlSessionStats *gl_session_stats(const GlSession *s) {
 /* ---- local events (timeouts, aborts, protocol errors) ---- */
 
 void session_local_push(GlSession *s, const GlSessionEvent *ev) {
-        if (s->n_local == MAX_LOCAL_EVENTS) {
-                /* Only protocol errors can pile up like this (requests are
-                 * bounded by max_requests_in_flight): drop the oldest. */
+        if (s->n_local == s->local_cap && ev->type == GL_SESSION_EVENT_PROTOCOL_ERROR)
+                return; /* counted in the stats; a flood of them must not crowd out answers */
+        if (s->n_local == s->local_cap) {
+                /* cannot happen: the ring has room for every request's
+                 * local error; keep the newest if it does */
                 LocalEvent *old = &s->local[s->local_head];
                 gl_message_free(old->ev.message);
-                s->local_head = (s->local_head + 1) % MAX_LOCAL_EVENTS;
+                s->local_head = (s->local_head + 1) % s->local_cap;
                 s->n_local--;
         }
-        s->local[(s->local_head + s->n_local) % MAX_LOCAL_EVENTS].ev = *ev;
+        s->local[(s->local_head + s->n_local) % s->local_cap].ev = *ev;
         s->n_local++;
 }
 
@@ -250,7 +262,7 @@ static bool hello_queued(const GlSession *s) {
 }
 
 void gl_session_expire(GlSession *s, uint64_t now_ms) {
-        if (s->state == GL_SESSION_HANDSHAKE) {
+        if (s->state == GL_SESSION_HANDSHAKE || s->state == GL_SESSION_INCOMPATIBLE) {
                 if (s->hello_deadline == 0)
                         s->hello_deadline = now_ms + HELLO_RETRY_MS;
                 else if (now_ms >= s->hello_deadline) {
@@ -276,7 +288,7 @@ void gl_session_expire(GlSession *s, uint64_t now_ms) {
 uint64_t gl_session_next_deadline(const GlSession *s) {
         uint64_t d = UINT64_MAX;
 
-        if (s->state == GL_SESSION_HANDSHAKE)
+        if (s->state == GL_SESSION_HANDSHAKE || s->state == GL_SESSION_INCOMPATIBLE)
                 d = s->hello_deadline; /* 0: not armed yet, call now */
         for (unsigned i = 0; i < s->n_pending; i++)
                 if (s->pending[i].deadline < d)
@@ -331,8 +343,16 @@ int session_queue_notice(GlSession *s, json_object *msg) {
 }
 
 int session_queue_hello(GlSession *s, uint64_t echo) {
-        OutFrame *f = calloc(1, sizeof(*f));
+        OutFrame *f;
 
+        /* One hello waiting is enough: a newer answer replaces the echo of
+         * the one not yet sent (a peer cannot make us queue hellos). */
+        for (f = s->imm_head; f; f = f->next)
+                if (f->kind == OUT_HELLO) {
+                        f->echo = echo;
+                        return 0;
+                }
+        f = calloc(1, sizeof(*f));
         if (!f)
                 return -ENOMEM;
         f->kind = OUT_HELLO;

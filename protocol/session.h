@@ -32,12 +32,12 @@
 typedef struct GlSession GlSession;
 
 typedef struct GlSessionConfig {
-        const char *role;                  /* "agent", "bridge", "client" */
-        const char *software;              /* e.g. "guestlink-agent 0.1.0" */
+        const char *role;                  /* "agent", "bridge", "client"; at most 32 bytes */
+        const char *software;              /* e.g. "guestlink-agent 0.1.0"; at most 128 bytes */
         const char *instance;              /* required: unique per process start (e.g. 32 random hex digits) */
         const char *boot_id;               /* optional */
         uint32_t min_version, max_version; /* 0: GL_PROTOCOL_VERSION_MIN/MAX */
-        const char *const *capabilities;   /* NULL-terminated; may be NULL */
+        const char *const *capabilities;   /* NULL-terminated, each at most 64 bytes */
         GlLimits limits;                   /* all zero: GL_LIMITS_DEFAULT */
         size_t max_control_queue_bytes;    /* queued + unacknowledged control messages; 0: 1 MiB */
         size_t max_bulk_queue_bytes;       /* queued + unacknowledged bulk messages; 0: 8 MiB */
@@ -92,6 +92,7 @@ typedef struct GlSessionStats {
         uint64_t unmatched_responses; /* responses to no pending request (late, or bogus) */
         uint64_t hello_retries;       /* padded hellos sent because a handshake stalled */
         uint64_t voided_frames;       /* unacknowledged frames voided because the peer restarted */
+        uint64_t answers_dropped;     /* the session's own error answers refused for lack of queue room */
         uint64_t connects;            /* gl_session_connected() calls */
         uint64_t handshakes;          /* ESTABLISHED transitions */
 } GlSessionStats;
@@ -135,8 +136,9 @@ bool gl_session_want_output(GlSession *s);
  * Sending.  Each takes ownership of body (a json_object reference) and of
  * attachment (malloc()ed, freed with free()), also on failure.  Returns 0,
  * -ENOBUFS when the class's queue is full (try again once acknowledgements
- * have freed room), -EMSGSIZE when the message can never fit a frame or
- * breaks the peer's or our JSON limits, -EINVAL, -ENOMEM.
+ * have freed room), -EMSGSIZE when the message can never be sent: it does
+ * not fit a frame, breaks the peer's or our limits, or costs more than its
+ * class's whole queue budget; -EINVAL, -ENOMEM.
  *
  * gl_session_respond() answers a request of the peer exactly once: -ENOENT
  * if there is no such request open.  A control response is never refused

@@ -838,6 +838,104 @@ static void test_cut_bulk_request_answered(void) {
         pair_clear(&p);
 }
 
+/* A peer that provokes error answers (unknown message types) and never
+ * acknowledges gets no more of them once the control budget is used up:
+ * memory stays bounded by the budget. */
+static void test_provoked_answers_bounded(void) {
+        GlSessionConfig cfg = { .role = "agent", .instance = "a", .max_control_queue_bytes = 64 * 1024 };
+        GlSession *a = gl_session_new(&cfg), *b = test_session_new("bridge", "b", 1, 1);
+        g_autoptr(GArray) ev_a = test_events_new();
+        g_autoptr(GArray) ev_b = test_events_new();
+        g_autoptr(GByteArray) wire = g_byte_array_new();
+
+        gl_session_connected(a);
+        gl_session_connected(b);
+        test_pump(a, b, ev_a, ev_b);
+        for (uint64_t i = 1; i <= 5000; i++) {
+                g_autofree char *j = g_strdup_printf("{\"type\":\"teleport\",\"id\":%" G_GUINT64_FORMAT "}", i);
+                test_append_frame(wire, GL_FRAME_MESSAGE, GL_FRAME_F_RELIABLE, i, 0, j, NULL, 0);
+        }
+        test_deliver(a, wire, 65536, NULL); /* a's answers are never read or acknowledged */
+        g_assert_cmpuint(gl_session_stats(a)->answers_dropped, >, 4000);
+        /* the budget is what bounds them: it is (nearly) used up */
+        g_assert_false(gl_session_can_send(a, 0, 1024));
+        gl_session_free(a);
+        gl_session_free(b);
+}
+
+/* Hellos with ever new nonces while we cannot write: one hello waits. */
+static void test_one_queued_hello(void) {
+        GlSession *a = test_session_new("agent", "a", 1, 1);
+        g_autoptr(GArray) ev = test_events_new();
+        g_autoptr(GByteArray) wire = g_byte_array_new();
+        g_autoptr(GByteArray) out = g_byte_array_new();
+        unsigned hellos = 0;
+
+        gl_session_connected(a);
+        for (int i = 1; i <= 1000; i++) {
+                g_autofree char *j = g_strdup_printf("{\"type\":\"hello\",\"instance\":\"b\",\"min_version\":1,"
+                                                     "\"max_version\":1,\"nonce\":%d,\"tx_first\":1}",
+                                                     i);
+                test_append_frame(wire, GL_FRAME_HELLO, 0, 0, 0, j, NULL, 0);
+        }
+        test_deliver(a, wire, 65536, ev);
+        test_flush(a, out, 1 << 20);
+        for (guint off = 0; off < out->len;) {
+                GlFrameHeader h;
+                g_assert_true(gl_frame_header_unpack(out->data + off, &h));
+                hellos += h.kind == GL_FRAME_HELLO;
+                off += GL_FRAME_HEADER_SIZE + h.json_len + h.attach_len;
+        }
+        g_assert_cmpuint(hellos, ==, 1);
+        gl_session_free(a);
+}
+
+/* A broken continuation in the middle of a bulk message ends it: never
+ * delivered with a piece missing; a request gets its answer. */
+static void test_bad_continuation(void) {
+        Pair p;
+        g_autoptr(GByteArray) wire = g_byte_array_new();
+        const uint16_t bulk = GL_FRAME_F_RELIABLE | GL_FRAME_F_BULK;
+        uint8_t att[100] = { 0 };
+
+        pair_init(&p, 1, 1);
+        g_array_set_size(p.ev_a, 0);
+        test_append_frame(wire, GL_FRAME_MESSAGE, bulk | GL_FRAME_F_MORE, 1, 0,
+                          "{\"type\":\"event\",\"event\":\"clip\"}", att, sizeof(att));
+        /* no BULK flag on the continuation */
+        test_append_frame(wire, GL_FRAME_MESSAGE, GL_FRAME_F_RELIABLE | GL_FRAME_F_CONTINUATION | GL_FRAME_F_MORE, 2, 0,
+                          NULL, att, sizeof(att));
+        test_append_frame(wire, GL_FRAME_MESSAGE, bulk | GL_FRAME_F_CONTINUATION, 3, 0, NULL, att, sizeof(att));
+        test_append_frame(wire, GL_FRAME_MESSAGE, GL_FRAME_F_RELIABLE, 4, 0, "{\"type\":\"event\",\"event\":\"next\"}",
+                          NULL, 0);
+        test_deliver(p.a, wire, 4096, p.ev_a);
+        g_assert_cmpstr(nth_message(p.ev_a, 0)->name, ==, "next");
+        for (guint i = 0; i < p.ev_a->len; i++) {
+                GlSessionEvent *e = &g_array_index(p.ev_a, GlSessionEvent, i);
+                g_assert_false(e->type == GL_SESSION_EVENT_MESSAGE && g_str_equal(e->message->name, "clip"));
+        }
+        pair_clear(&p);
+}
+
+/* Many local timeouts at once: every request gets its one answer. */
+static void test_many_timeouts(void) {
+        GlSessionConfig cfg = { .role = "bridge", .instance = "b", .max_requests_in_flight = 3000 };
+        GlSession *b = gl_session_new(&cfg);
+        GlSessionEvent ev;
+        unsigned timeouts = 0;
+
+        for (int i = 0; i < 3000; i++)
+                g_assert_cmpint(gl_session_request(b, "info", NULL, NULL, 0, 0, 0, 10, NULL), ==, 0);
+        gl_session_expire(b, 100);
+        while (gl_session_receive(b, &ev) > 0) {
+                if (ev.type == GL_SESSION_EVENT_MESSAGE && ev.message->code == GL_ERROR_TIMEOUT)
+                        timeouts++;
+                gl_message_free(ev.message);
+        }
+        g_assert_cmpuint(timeouts, ==, 3000);
+        gl_session_free(b);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/session/handshake", test_handshake);
@@ -866,5 +964,9 @@ int main(int argc, char **argv) {
         g_test_add_func("/session/chunks-follow-peer-limits", test_chunks_follow_peer_limits);
         g_test_add_func("/session/no-stale-nack", test_no_stale_nack);
         g_test_add_func("/session/cut-bulk-request-answered", test_cut_bulk_request_answered);
+        g_test_add_func("/session/provoked-answers-bounded", test_provoked_answers_bounded);
+        g_test_add_func("/session/one-queued-hello", test_one_queued_hello);
+        g_test_add_func("/session/bad-continuation", test_bad_continuation);
+        g_test_add_func("/session/many-timeouts", test_many_timeouts);
         return g_test_run();
 }

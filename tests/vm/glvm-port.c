@@ -363,7 +363,7 @@ void glvm_port_drain(GlvmPort *p, int quiet_ms, int timeout_ms) {
 
 GlvmPort *glvm_vm_hotplug_port(GlvmVm *vm, const char *name, int timeout_ms, GError **error) {
         GlvmPort *p = glvm_port_new(vm, name, GLVM_PORT_SERVER, false);
-        g_autoptr(json_object) r1 = NULL, r2 = NULL;
+        g_autoptr(json_object) r1 = NULL;
 
         p->hotplugged = true;
         g_ptr_array_add(vm->ports, p);

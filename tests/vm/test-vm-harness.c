@@ -109,8 +109,10 @@ static void test_harness(void) {
         {
                 g_autoptr(json_object) r1 = glvm_vm_qmp(vm, "stop", NULL, 5000, &error);
                 g_assert_no_error(error);
+                g_assert_nonnull(r1);
                 g_autoptr(json_object) ev = glvm_vm_wait_event(vm, "STOP", NULL, NULL, 5000, &error);
                 g_assert_no_error(error);
+                g_assert_nonnull(ev);
         }
         status = glvm_vm_status(vm, &error);
         g_assert_cmpstr(status, ==, "paused");
@@ -118,6 +120,7 @@ static void test_harness(void) {
         {
                 g_autoptr(json_object) r2 = glvm_vm_qmp(vm, "cont", NULL, 5000, &error);
                 g_assert_no_error(error);
+                g_assert_nonnull(r2);
         }
         status = glvm_vm_status(vm, &error);
         g_assert_cmpstr(status, ==, "running");
