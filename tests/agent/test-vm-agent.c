@@ -331,6 +331,57 @@ static void test_tty(void) {
         host_stop(&h);
 }
 
+/* AF_VSOCK: the agent listens on a vsock port; a guest-side relay carries
+ * the host's port to it through vsock_loopback (this host has no
+ * vhost-vsock for a real host-to-guest vsock).  When the relay's
+ * connection ends, the agent listens again and takes the next one. */
+static void test_vsock(void) {
+        Host h = { 0 };
+        g_autoptr(GError) error = NULL;
+        g_autofree char *conf = NULL, *pid = NULL, *pid_after = NULL;
+        GlSessionConfig c = { .role = "bridge", .software = "test-vm-agent", .instance = "host-vsock" };
+        GlMessage *m;
+
+        glvm_skip_if_unavailable();
+        h.vm = glvm_vm_new("agent-vsock", GLVM_FLAVOUR_INITRAMFS);
+        h.port = glvm_vm_add_port(h.vm, PORT, GLVM_PORT_SERVER);
+        glvm_vm_add_binary(h.vm, g_getenv("GL_AGENT_BINARY"), AGENT);
+        glvm_vm_add_binary(h.vm, g_getenv("GL_VSOCK_RELAY"), "/usr/bin/vsock-relay");
+        glvm_vm_add_kernel_module(h.vm, "vsock_loopback");
+        conf = g_build_filename(glvm_vm_run_dir(h.vm), "agent-vsock.conf", NULL);
+        g_assert_true(g_file_set_contents(conf, "[channel]\ntransport=vsock\nvsock-port=5701\n", -1, NULL));
+        glvm_vm_add_file(h.vm, conf, "/etc/agent-vsock.conf", 0644);
+        g_assert_true(glvm_vm_start(h.vm, false, 120000, &error));
+        g_assert_no_error(error);
+        h.agent = glvm_vm_spawn(h.vm, AGENT " --config /etc/agent-vsock.conf", &error);
+        g_assert_no_error(error);
+        g_assert_true(glvm_proc_expect(h.agent, "listening on vsock port 5701", 30000, &error));
+        h.s = gl_session_new(&c);
+        h.messages = g_ptr_array_new_with_free_func(message_free);
+        pid = agent_pid(&h);
+
+        for (int round = 0; round < 2; round++) {
+                g_autoptr(GlvmProc)
+                        relay = glvm_vm_spawn(h.vm, "vsock-relay /dev/virtio-ports/" PORT " 1 5701", &error);
+
+                g_assert_no_error(error);
+                g_assert_true(glvm_proc_expect(relay, "relaying", 20000, &error));
+                host_connect(&h);
+                m = call(&h, "info", NULL);
+                g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
+                g_assert_cmpstr(get(m->body, "os", "family"), ==, "linux");
+                gl_message_free(m);
+                /* the relay goes: the agent loses its vsock client */
+                g_assert_true(glvm_proc_kill(relay, 9, &error));
+                (void) glvm_proc_wait(relay, 10000, NULL);
+                host_disconnect(&h);
+        }
+        g_assert_true(glvm_proc_expect(h.agent, "host disconnected", 10000, &error));
+        pid_after = agent_pid(&h);
+        g_assert_cmpstr(pid, ==, pid_after);
+        host_stop(&h);
+}
+
 static unsigned long long cpu_ticks(Host *h, const char *pid) {
         g_autofree char *stat = glvm_vm_check(h->vm, 10000, "cat /proc/%s/stat", pid);
         g_auto(GStrv) f = g_strsplit(strrchr(stat, ')') + 2, " ", -1);
@@ -424,6 +475,7 @@ int main(int argc, char **argv) {
                 { "unplug", test_unplug },     { "idle", test_idle },
                 { "poweroff", test_poweroff }, { "reboot", test_reboot },
                 { "suspend", test_suspend },   { "tty", test_tty },
+                { "vsock", test_vsock },
         };
 
         g_test_init(&argc, &argv, NULL);
