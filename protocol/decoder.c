@@ -184,9 +184,11 @@ int gl_decoder_next(GlDecoder *d, GlFrame *ret) {
                         uint64_t len = GL_FRAME_HEADER_SIZE + (uint64_t) h.json_len + h.attach_len;
 
                         if (gl_frame_header_check(&h, &d->limits) < 0) {
-                                d->rpos += GL_FRAME_HEADER_SIZE; /* too big to wait for: stream it past */
-                                d->stats.garbage_bytes += GL_FRAME_HEADER_SIZE;
-                                d->skip = len - GL_FRAME_HEADER_SIZE;
+                                /* No peer sends over our limits before the
+                                 * handshake (it does not know them yet and
+                                 * sends only hellos): a forged header, which
+                                 * must not make us skip gigabytes. */
+                                discard(d, 1);
                                 continue;
                         }
                         if (len > d->wpos - d->rpos)

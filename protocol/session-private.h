@@ -20,6 +20,10 @@
 /* Internal send flag: an answer to a peer request, exempt from the queue
  * budget (bounded by max_requests_in_flight instead). */
 #define SEND_ANSWER (1u << 8)
+/* An answer the session itself sends (unknown type, too many requests,
+ * dropped bulk request): voided like any answer when the peer restarts,
+ * but charged to the control budget (a peer can provoke them endlessly). */
+#define SEND_SELF_ANSWER (1u << 9)
 
 typedef struct OutMsg {
         struct OutMsg *next;

@@ -175,7 +175,7 @@ static void reply_error(GlSession *s, uint64_t id, GlErrorCode code, const char 
          * provoke these without end, so they count against the control
          * budget: a peer that sends them faster than it acknowledges gets
          * no more of them. */
-        if (session_enqueue(s, gl_message_new_error(id, code, text), NULL, 0, 0, 0) < 0)
+        if (session_enqueue(s, gl_message_new_error(id, code, text), NULL, 0, SEND_SELF_ANSWER, 0) < 0)
                 s->stats.answers_dropped++;
 }
 

@@ -37,6 +37,14 @@ static char *strdup_or_null(const char *s) {
         return s ? strdup(s) : NULL;
 }
 
+/* No byte JSON would escape: the hello's size is then what we counted. */
+static bool plain_text(const char *s) {
+        for (; s && *s; s++)
+                if ((unsigned char) *s < 0x20 || *s == '"' || *s == '\\' || *s == 0x7f)
+                        return false;
+        return true;
+}
+
 GlSession *gl_session_new(const GlSessionConfig *config) {
         GlSession *s;
 
@@ -47,8 +55,11 @@ GlSession *gl_session_new(const GlSessionConfig *config) {
             (config->boot_id && strlen(config->boot_id) > GL_HELLO_MAX_ID_LEN))
                 return NULL;
         for (const char *const *c = config->capabilities; c && *c; c++)
-                if (strlen(*c) > 64)
+                if (strlen(*c) > 64 || !plain_text(*c))
                         return NULL;
+        if (!plain_text(config->role) || !plain_text(config->software) || !plain_text(config->boot_id) ||
+            !plain_text(config->instance))
+                return NULL;
         s = calloc(1, sizeof(*s));
         if (!s)
                 return NULL;
@@ -851,7 +862,7 @@ static void drop_for_restart(MsgQueue *q) {
                  * for resending, so the old instance received it */
                 bool begun_for_old_peer = m->json_cut && !(m->frames > 0 && m->first_in_rtx);
 
-                if (!(m->flags & SEND_ANSWER) && !begun_for_old_peer) {
+                if (!(m->flags & (SEND_ANSWER | SEND_SELF_ANSWER)) && !begun_for_old_peer) {
                         q->tail = m;
                         link = &m->next;
                         continue;
@@ -883,7 +894,8 @@ void session_void_for_restart(GlSession *s) {
 
                 if (!continuation)
                         m->first_in_rtx = true;
-                if (((m->flags & SEND_ANSWER) || (continuation && !m->first_in_rtx)) && !f->voided) {
+                if (((m->flags & (SEND_ANSWER | SEND_SELF_ANSWER)) || (continuation && !m->first_in_rtx)) &&
+                    !f->voided) {
                         f->voided = true;
                         s->stats.voided_frames++;
                 }

@@ -936,6 +936,34 @@ static void test_many_timeouts(void) {
         gl_session_free(b);
 }
 
+/* The session's own answer to the old peer instance (here "unsupported")
+ * must not reach the new instance either. */
+static void test_restart_voids_self_answers(void) {
+        Pair p;
+        g_autoptr(GByteArray) wire = g_byte_array_new();
+        g_autoptr(GByteArray) lost = g_byte_array_new();
+        GlSession *b2 = test_session_new("bridge", "bridge-2", 1, 1);
+        g_autoptr(GArray) ev_b2 = test_events_new();
+        uint64_t id;
+
+        pair_init(&p, 1, 1);
+        test_append_frame(wire, GL_FRAME_MESSAGE, GL_FRAME_F_RELIABLE, 1, 0, "{\"type\":\"teleport\",\"id\":1}", NULL,
+                          0);
+        test_deliver(p.a, wire, 4096, p.ev_a);
+        test_flush(p.a, lost, 65536); /* the error answer dies with the old bridge */
+        gl_session_disconnected(p.a);
+        gl_session_connected(p.a);
+        gl_session_connected(b2);
+        g_assert_cmpint(gl_session_request(b2, "info", NULL, NULL, 0, 0, 0, 100000, &id), ==, 0);
+        g_assert_cmpuint(id, ==, 1);
+        test_pump(p.a, b2, p.ev_a, ev_b2);
+        for (guint i = 0; i < ev_b2->len; i++)
+                g_assert_false(g_array_index(ev_b2, GlSessionEvent, i).type == GL_SESSION_EVENT_MESSAGE);
+        g_assert_cmpuint(gl_session_stats(p.a)->voided_frames, ==, 1);
+        gl_session_free(b2);
+        pair_clear(&p);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/session/handshake", test_handshake);
@@ -968,5 +996,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/session/one-queued-hello", test_one_queued_hello);
         g_test_add_func("/session/bad-continuation", test_bad_continuation);
         g_test_add_func("/session/many-timeouts", test_many_timeouts);
+        g_test_add_func("/session/restart-voids-self-answers", test_restart_voids_self_answers);
         return g_test_run();
 }
