@@ -40,15 +40,18 @@ struct GlAgent {
         int exit_status;
 };
 
-void gl_agent_log(int priority, const char *format, ...) {
+void gl_agent_log_full(int priority, const char *file, int line, const char *func, const char *format, ...) {
         g_autofree char *text = NULL;
         va_list ap;
 
         va_start(ap, format);
         text = g_strdup_vprintf(format, ap);
         va_end(ap);
+        /* systemd connects stderr to the journal and says so in $JOURNAL_STREAM */
         if (g_getenv("JOURNAL_STREAM"))
-                sd_journal_send("MESSAGE=%s", text, "PRIORITY=%i", priority, "SYSLOG_IDENTIFIER=guestlink-agent", NULL);
+                sd_journal_send("MESSAGE=%s", text, "PRIORITY=%i", priority, "SYSLOG_IDENTIFIER=guestlink-agent",
+                                "CODE_FILE=%s", file, "CODE_LINE=%i", line, "CODE_FUNC=%s", func,
+                                "GUESTLINK_COMPONENT=agent", NULL);
         else
                 fprintf(stderr, "guestlink-agent: %s\n", text);
 }

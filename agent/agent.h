@@ -16,5 +16,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GlAgent, gl_agent_free)
 /* Runs until SIGTERM or SIGINT; returns the exit status. */
 int gl_agent_run(GlAgent *a);
 
-/* Logging: the journal with structured fields under systemd, else stderr. */
-void gl_agent_log(int priority, const char *format, ...) G_GNUC_PRINTF(2, 3);
+/* Logging: the journal with structured fields under systemd (PRIORITY,
+ * SYSLOG_IDENTIFIER, CODE_FILE/LINE/FUNC, GUESTLINK_COMPONENT), else stderr. */
+#define gl_agent_log(priority, ...) gl_agent_log_full(priority, __FILE__, __LINE__, __func__, __VA_ARGS__)
+void gl_agent_log_full(int priority, const char *file, int line, const char *func, const char *format, ...)
+        G_GNUC_PRINTF(5, 6);

@@ -180,7 +180,8 @@ static void test_systemd_agent(void) {
         g_assert_nonnull(strstr(m->error_message, "CanHibernate"));
         gl_message_free(m);
 
-        journal = glvm_vm_check(h.vm, 10000, "journalctl -b -u guestlink-agent --no-pager -o cat");
+        /* structured: the entry carries our fields */
+        journal = glvm_vm_check(h.vm, 10000, "journalctl -b GUESTLINK_COMPONENT=agent --no-pager -o cat");
         g_assert_nonnull(strstr(journal, "refused hibernate request"));
 
         /* poweroff through logind */
