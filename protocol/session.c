@@ -652,7 +652,7 @@ static OutFrame *cut_frame(const GlSession *s, OutMsg *m) {
                         f->h.flags |= GL_FRAME_F_CONTINUATION;
                 if (room > max_att)
                         room = max_att;
-                f->att = m->att + m->att_off;
+                f->att = m->att ? m->att + m->att_off : NULL; /* no attachment: no pointer arithmetic on NULL */
                 f->att_len = m->att_len - m->att_off < room ? m->att_len - m->att_off : room;
                 m->att_off += f->att_len;
                 if (m->att_off < m->att_len)

@@ -964,6 +964,20 @@ static void test_restart_voids_self_answers(void) {
         pair_clear(&p);
 }
 
+/* A bulk message may have no attachment at all. */
+static void test_bulk_without_attachment(void) {
+        Pair p;
+
+        pair_init(&p, 1, 1);
+        g_array_set_size(p.ev_b, 0);
+        g_assert_cmpint(gl_session_send_event(p.a, "empty", NULL, NULL, 0, GL_SEND_BULK), ==, 0);
+        test_pump(p.a, p.b, p.ev_a, p.ev_b);
+        g_assert_cmpstr(nth_message(p.ev_b, 0)->name, ==, "empty");
+        g_assert_true(nth_message(p.ev_b, 0)->bulk);
+        g_assert_cmpuint(nth_message(p.ev_b, 0)->attachment_len, ==, 0);
+        pair_clear(&p);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/session/handshake", test_handshake);
@@ -997,5 +1011,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/session/bad-continuation", test_bad_continuation);
         g_test_add_func("/session/many-timeouts", test_many_timeouts);
         g_test_add_func("/session/restart-voids-self-answers", test_restart_voids_self_answers);
+        g_test_add_func("/session/bulk-without-attachment", test_bulk_without_attachment);
         return g_test_run();
 }
