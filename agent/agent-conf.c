@@ -11,6 +11,7 @@ GlAgentConfig *gl_agent_config_new(void) {
         c->port = g_strdup("org.guestlink.agent.0");
         c->device = g_strdup("/dev/ttyS1");
         c->vsock_port = 5701;
+        c->vsock_peer_cid = 2; /* VMADDR_CID_HOST */
         gl_policy_init(&c->policy);
         c->limits = GL_DISPATCH_LIMITS_DEFAULT;
         return c;
@@ -26,7 +27,7 @@ GlAgentConfig *gl_agent_config_free(GlAgentConfig *c) {
 }
 
 static const char *const known_keys[][8] = {
-        { "channel", "transport", "port", "device", "vsock-port", NULL },
+        { "channel", "transport", "port", "device", "vsock-port", "vsock-peer-cid", NULL },
         { "limits", "requests-per-second", "request-burst", "min-interval-seconds", "max-interval-seconds", NULL },
         { "policy", "default", "info", "stats", "heartbeat", "power", "lock", NULL },
 };
@@ -132,6 +133,10 @@ gboolean gl_agent_config_load(GlAgentConfig *c, const char *path, gboolean requi
         if (!get_uint(kf, "channel", "vsock-port", 1, UINT32_MAX - 1, &v, error))
                 goto fail;
         n.vsock_port = (unsigned) v;
+        v = n.vsock_peer_cid;
+        if (!get_uint(kf, "channel", "vsock-peer-cid", 1, UINT32_MAX - 1, &v, error))
+                goto fail;
+        n.vsock_peer_cid = (unsigned) v;
         v = (guint64) n.limits.requests_per_second;
         if (!get_uint(kf, "limits", "requests-per-second", 1, 100000, &v, error))
                 goto fail;

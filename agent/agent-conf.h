@@ -15,6 +15,7 @@ typedef struct GlAgentConfig {
         char *port;   /* virtio-serial port name or device path */
         char *device; /* tty device */
         unsigned vsock_port;
+        unsigned vsock_peer_cid; /* 2: the host */
         GlPolicy policy;
         GlDispatchLimits limits;
 } GlAgentConfig;

@@ -85,7 +85,18 @@ static void flush(GlAgent *a) {
         }
 }
 
+/* Text from the host for a log line: printable ASCII, bounded. */
+static const char *loggable(const char *s, char *buf, size_t size) {
+        size_t n = 0;
+
+        for (; s && *s && n + 1 < size; s++)
+                buf[n++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
+        buf[n] = '\0';
+        return buf;
+}
+
 static void handle_event(GlAgent *a, GlSessionEvent *ev) {
+        char b1[64], b2[96];
         const GlHello *peer;
 
         switch (ev->type) {
@@ -96,8 +107,10 @@ static void handle_event(GlAgent *a, GlSessionEvent *ev) {
                 break;
         case GL_SESSION_EVENT_ESTABLISHED:
                 peer = gl_session_peer(a->session);
-                gl_agent_log(LOG_INFO, "host connected: %s %s, protocol %u", peer->role ? peer->role : "peer",
-                             peer->software ? peer->software : "", gl_session_version(a->session));
+                gl_agent_log(LOG_INFO, "host connected: %s %s, protocol %u",
+                             loggable(peer->role ? peer->role : "peer", b1, sizeof(b1)),
+                             loggable(peer->software, b2, sizeof(b2)), gl_session_version(a->session));
+                gl_dispatch_connection(a->dispatch, true);
                 break;
         case GL_SESSION_EVENT_PEER_RESTARTED:
                 gl_agent_log(LOG_INFO, "the host side restarted; its subscriptions end");
@@ -167,6 +180,7 @@ static void on_down(void *userdata) {
         GlAgent *a = userdata;
 
         gl_session_disconnected(a->session);
+        gl_dispatch_connection(a->dispatch, false);
         gl_agent_log(LOG_INFO, "host disconnected; unacknowledged messages wait for the next connection");
         arm_expire(a);
 }
@@ -354,6 +368,7 @@ GlAgent *gl_agent_new(GlAgentConfig *config, const char *config_path, GError **e
                 .port = config->port,
                 .device = config->device,
                 .vsock_port = config->vsock_port,
+                .vsock_peer_cid = config->vsock_peer_cid,
         };
         GlTransportOps ops = {
                 .up = on_up,

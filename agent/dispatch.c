@@ -132,11 +132,22 @@ GlDispatch *gl_dispatch_new(GlSession *session, const GlPolicy *policy, const Gl
         return d;
 }
 
+static void power_progress(GlDispatch *d, const char *state, const char *message);
+static void logf_(GlDispatch *d, int priority, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 void gl_dispatch_set_policy(GlDispatch *d, const GlPolicy *policy, const GlDispatchLimits *limits) {
         d->policy = *policy;
         d->limits = *limits;
         if (d->tokens > d->limits.request_burst)
                 d->tokens = d->limits.request_burst;
+        /* a scheduled power operation the new policy denies does not happen */
+        if (d->power.id && !d->power.executing && !gl_policy_allows(&d->policy, GL_FAMILY_POWER)) {
+                d->platform.set_timer(d->platform.userdata, GL_TIMER_POWER, 0);
+                power_progress(d, "cancelled", "the guest's policy now denies power requests");
+                logf_(d, LOG_NOTICE, "operation %" PRIu64 " (%s) cancelled: the new policy denies power requests",
+                      d->power.id, gl_power_action_to_string(d->power.action));
+                d->power.id = 0;
+        }
 }
 
 GlDispatch *gl_dispatch_free(GlDispatch *d) {
@@ -362,11 +373,48 @@ static void power_progress(GlDispatch *d, const char *state, const char *message
                 logf_(d, LOG_WARNING, "power.progress %s not queued: the queue to the host is full", state);
 }
 
-/* A wall message keeps printable text only: no terminal escapes from the
- * host reach the guest's users. */
+/* Decodes one UTF-8 character (well formed, RFC 3629); returns its length
+ * and the code point, or 0 for an invalid sequence. */
+static size_t utf8_decode(const unsigned char *p, uint32_t *ret) {
+        uint32_t c;
+        size_t n;
+
+        if (p[0] < 0x80) {
+                *ret = p[0];
+                return 1;
+        }
+        if (p[0] >= 0xc2 && p[0] <= 0xdf)
+                n = 2, c = p[0] & 0x1f;
+        else if (p[0] >= 0xe0 && p[0] <= 0xef)
+                n = 3, c = p[0] & 0x0f;
+        else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+                n = 4, c = p[0] & 0x07;
+        else
+                return 0;
+        for (size_t i = 1; i < n; i++) {
+                if ((p[i] & 0xc0) != 0x80)
+                        return 0;
+                c = c << 6 | (p[i] & 0x3f);
+        }
+        if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10ffff)) || (c >= 0xd800 && c <= 0xdfff))
+                return 0;
+        *ret = c;
+        return n;
+}
+
+/* Characters a terminal could act on: C0 and C1 controls, DEL, and the
+ * bidirectional formatting characters that reorder what is shown. */
+static bool unsafe_char(uint32_t c) {
+        return c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0x9f) || c == 0x200e || c == 0x200f ||
+               (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c == 0x061c;
+}
+
+/* A wall message keeps printable text only: no terminal escapes or bidi
+ * tricks from the host reach the guest's users.  Newlines and tabs
+ * become spaces; anything else unsafe or malformed is dropped. */
 static int get_wall_message(json_object *params, char *out, size_t size, const char **ret_reason) {
         json_object *v;
-        const char *s;
+        const unsigned char *s;
         size_t n = 0;
 
         out[0] = '\0';
@@ -376,11 +424,23 @@ static int get_wall_message(json_object *params, char *out, size_t size, const c
                 *ret_reason = "\"message\" must be a string of at most 1024 bytes";
                 return -EINVAL;
         }
-        for (s = json_object_get_string(v); *s && n + 1 < size; s++)
-                if ((unsigned char) *s >= 0x20 && *s != 0x7f)
-                        out[n++] = *s;
-                else if (*s == '\n' || *s == '\t')
-                        out[n++] = ' ';
+        for (s = (const unsigned char *) json_object_get_string(v); *s;) {
+                uint32_t c;
+                size_t k = utf8_decode(s, &c);
+
+                if (k == 0) {
+                        s++;
+                        continue;
+                }
+                if (c == '\n' || c == '\t') {
+                        if (n + 1 < size)
+                                out[n++] = ' ';
+                } else if (!unsafe_char(c) && n + k < size) {
+                        memcpy(out + n, s, k);
+                        n += k;
+                }
+                s += k;
+        }
         out[n] = '\0';
         return 0;
 }
@@ -447,9 +507,18 @@ static void handle_power_request(GlDispatch *d, const GlMessage *m) {
 }
 
 static void power_fire(GlDispatch *d) {
+        char why[256] = "";
+
         d->platform.set_timer(d->platform.userdata, GL_TIMER_POWER, 0);
         if (!d->power.id || d->power.executing)
                 return;
+        /* checked again: the delay may have been long */
+        if (!gl_policy_allows(&d->policy, GL_FAMILY_POWER) ||
+            d->platform.power_check(d->platform.userdata, d->power.action, why, sizeof(why)) < 0) {
+                power_progress(d, "failed", why[0] ? why : "denied by the guest's policy");
+                d->power.id = 0;
+                return;
+        }
         d->power.executing = true;
         power_progress(d, "started", NULL);
         gl_dispatch_set_state(d,
@@ -480,6 +549,14 @@ void gl_dispatch_system_event(GlDispatch *d, GlSystemEvent event) {
         switch (event) {
         case GL_SYSTEM_SHUTTING_DOWN:
                 gl_dispatch_set_state(d, GL_AGENT_SHUTTING_DOWN);
+                break;
+        case GL_SYSTEM_SHUTDOWN_CANCELLED:
+                /* someone (systemctl cancel, an inhibitor) stopped it */
+                if (d->power.id && d->power.executing && !gl_power_action_is_sleep(d->power.action)) {
+                        power_progress(d, "cancelled", "the shutdown was cancelled in the guest");
+                        d->power.id = 0;
+                }
+                gl_dispatch_set_state(d, GL_AGENT_RUNNING);
                 break;
         case GL_SYSTEM_SUSPENDING:
                 gl_dispatch_set_state(d, GL_AGENT_SUSPENDING);
@@ -589,19 +666,23 @@ void gl_dispatch_request(GlDispatch *d, const GlMessage *m, uint64_t now_ms) {
                 reply_error(d, m->id, GL_ERROR_UNSUPPORTED, "unknown method");
                 return;
         }
-        if (!gl_policy_allows(&d->policy, route->family)) {
-                d->stats.denied++;
-                logf_(d, LOG_NOTICE, "denied %s request %" PRIu64 ": the %s family is disabled by policy", m->name,
-                      m->id, gl_family_to_string(route->family));
-                reply_error(d, m->id, GL_ERROR_FORBIDDEN, "denied by the guest's policy");
-                return;
-        }
+        /* the rate limit first: denied requests must not be a way around it */
         if (route->family != GL_FAMILY_PING && !rate_ok(d, now_ms)) {
                 d->stats.rate_limited++;
                 if (d->stats.rate_limited == 1 || d->stats.rate_limited % 1000 == 0)
                         logf_(d, LOG_WARNING, "host exceeds %.0f requests per second; %" PRIu64 " refused so far",
                               d->limits.requests_per_second, d->stats.rate_limited);
                 reply_error(d, m->id, GL_ERROR_BUSY, "request rate limit exceeded");
+                return;
+        }
+        if (!gl_policy_allows(&d->policy, route->family)) {
+                d->stats.denied++;
+                if (d->stats.denied <= 100 || d->stats.denied % 1000 == 0)
+                        logf_(d, LOG_NOTICE,
+                              "denied %s request %" PRIu64 ": the %s family is disabled by policy (%" PRIu64
+                              " denied so far)",
+                              m->name, m->id, gl_family_to_string(route->family), d->stats.denied);
+                reply_error(d, m->id, GL_ERROR_FORBIDDEN, "denied by the guest's policy");
                 return;
         }
         route->handle(d, m);
@@ -655,6 +736,12 @@ void gl_dispatch_timer(GlDispatch *d, GlTimer timer) {
                 send_heartbeat(d);
         else
                 send_stats(d);
+}
+
+void gl_dispatch_connection(GlDispatch *d, bool up) {
+        for (int t = 0; t < GL_TIMER_POWER; t++)
+                d->platform.set_timer(d->platform.userdata, (GlTimer) t,
+                                      up ? (uint64_t) d->sub[t].interval_seconds * 1000 : 0);
 }
 
 void gl_dispatch_peer_restarted(GlDispatch *d) {

@@ -50,6 +50,7 @@ bool gl_power_action_is_sleep(GlPowerAction a);
 /* What the platform saw happen, whoever caused it. */
 typedef enum GlSystemEvent {
         GL_SYSTEM_SHUTTING_DOWN,
+        GL_SYSTEM_SHUTDOWN_CANCELLED, /* logind PrepareForShutdown(false) */
         GL_SYSTEM_SUSPENDING,
         GL_SYSTEM_RESUMED,
 } GlSystemEvent;
@@ -137,6 +138,10 @@ void gl_dispatch_timer(GlDispatch *d, GlTimer timer);
 
 /* New policy and limits (configuration reload); subscriptions stay. */
 void gl_dispatch_set_policy(GlDispatch *d, const GlPolicy *policy, const GlDispatchLimits *limits);
+
+/* The channel to the host is up (established) or down: periodic timers
+ * run only while it is up, so an agent with no host never wakes. */
+void gl_dispatch_connection(GlDispatch *d, bool up);
 
 /* The host's instance changed: its subscriptions end. */
 void gl_dispatch_peer_restarted(GlDispatch *d);

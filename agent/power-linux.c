@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/reboot.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "power.h"
@@ -16,7 +17,8 @@
 #define KERNEL_DEFER_MS 300 /* lets "started" reach the host before the guest goes */
 
 struct GlPower {
-        GDBusConnection *bus; /* NULL: no logind, the kernel backend */
+        bool systemd;         /* booted with systemd: logind, never reboot(2) behind its back */
+        GDBusConnection *bus; /* the system bus, connected on first use */
         guint signal_ids[2];
         GlPowerEvents events;
         void *userdata;
@@ -38,40 +40,43 @@ static void on_logind_signal(GDBusConnection *c, const char *sender, const char 
         if (!g_variant_is_of_type(params, G_VARIANT_TYPE("(b)")))
                 return;
         g_variant_get(params, "(b)", &before);
-        if (g_str_equal(signal, "PrepareForShutdown") && before)
-                p->events.system_event(p->userdata, GL_SYSTEM_SHUTTING_DOWN);
+        if (g_str_equal(signal, "PrepareForShutdown"))
+                p->events.system_event(p->userdata, before ? GL_SYSTEM_SHUTTING_DOWN : GL_SYSTEM_SHUTDOWN_CANCELLED);
         else if (g_str_equal(signal, "PrepareForSleep"))
                 p->events.system_event(p->userdata, before ? GL_SYSTEM_SUSPENDING : GL_SYSTEM_RESUMED);
 }
 
+/* The system bus, connected (and logind's signals followed) on first use:
+ * the agent may start before D-Bus and logind, which are activated on
+ * demand; every call below lets the bus start logind. */
+static GDBusConnection *get_bus(GlPower *p, char *reason, size_t size) {
+        g_autoptr(GError) error = NULL;
+
+        if (p->bus)
+                return p->bus;
+        p->bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
+        if (!p->bus) {
+                snprintf(reason, size, "systemd runs but the system bus cannot be reached: %s", error->message);
+                return NULL;
+        }
+        for (int i = 0; i < 2; i++)
+                p->signal_ids[i] = g_dbus_connection_signal_subscribe(
+                        p->bus, LOGIND_NAME, LOGIND_MANAGER, i == 0 ? "PrepareForShutdown" : "PrepareForSleep",
+                        LOGIND_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_logind_signal, p, NULL);
+        return p->bus;
+}
+
 GlPower *gl_power_new(const GlPowerEvents *events, void *userdata) {
         GlPower *p = g_new0(GlPower, 1);
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) owned = NULL;
-        gboolean has_owner = FALSE;
+        char ignored[256];
 
         p->events = *events;
         p->userdata = userdata;
         p->sysfs_root = g_strdup("/sys");
         p->proc_root = g_strdup("/proc");
-        p->bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
-        if (p->bus) {
-                owned = g_dbus_connection_call_sync(p->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                                    "org.freedesktop.DBus", "NameHasOwner",
-                                                    g_variant_new("(s)", LOGIND_NAME), G_VARIANT_TYPE("(b)"),
-                                                    G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, NULL);
-                if (owned)
-                        g_variant_get(owned, "(b)", &has_owner);
-                /* logind is D-Bus activatable on some systems: a missing
-                 * owner with the name activatable still means logind. */
-                if (!has_owner)
-                        g_clear_object(&p->bus);
-        }
-        if (p->bus)
-                for (int i = 0; i < 2; i++)
-                        p->signal_ids[i] = g_dbus_connection_signal_subscribe(
-                                p->bus, LOGIND_NAME, LOGIND_MANAGER, i == 0 ? "PrepareForShutdown" : "PrepareForSleep",
-                                LOGIND_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_logind_signal, p, NULL);
+        p->systemd = sd_booted() > 0;
+        if (p->systemd)
+                (void) get_bus(p, ignored, sizeof(ignored)); /* to follow transitions from the start */
         return p;
 }
 
@@ -92,7 +97,7 @@ GlPower *gl_power_free(GlPower *p) {
 }
 
 const char *gl_power_backend(const GlPower *p) {
-        return p->bus ? "logind" : "kernel";
+        return p->systemd ? "logind" : "kernel";
 }
 
 static const char *logind_verb(GlPowerAction a) {
@@ -171,8 +176,10 @@ int gl_power_check(GlPower *p, GlPowerAction a, char *reason, size_t size) {
 
         if (a < 0 || a >= _GL_POWER_ACTION_MAX)
                 return -EINVAL;
-        if (!p->bus)
+        if (!p->systemd)
                 return kernel_check(p, a, reason, size);
+        if (!get_bus(p, reason, size))
+                return -EIO;
         method = g_strconcat("Can", logind_verb(a), NULL);
         r = g_dbus_connection_call_sync(p->bus, LOGIND_NAME, LOGIND_PATH, LOGIND_MANAGER, method, NULL,
                                         G_VARIANT_TYPE("(s)"), G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, &error);
@@ -181,8 +188,12 @@ int gl_power_check(GlPower *p, GlPowerAction a, char *reason, size_t size) {
                 return -EIO;
         }
         g_variant_get(r, "(&s)", &answer);
-        if (g_str_equal(answer, "yes") || g_str_equal(answer, "challenge"))
+        if (g_str_equal(answer, "yes"))
                 return 0;
+        if (g_str_equal(answer, "challenge")) {
+                snprintf(reason, size, "logind %s says \"challenge\": it wants interactive authentication", method);
+                return -EPERM;
+        }
         snprintf(reason, size, "logind %s says \"%s\"", method, answer);
         return -EOPNOTSUPP;
 }
@@ -274,13 +285,19 @@ static gboolean kernel_execute(gpointer userdata) {
 }
 
 void gl_power_execute(GlPower *p, GlPowerAction a, const char *wall_message) {
+        char reason[256];
+
         g_free(p->pending_message);
         p->pending_message = g_strdup(wall_message);
         p->pending_action = a;
-        if (!p->bus) {
+        if (!p->systemd) {
                 if (p->defer_timer)
                         g_source_remove(p->defer_timer);
                 p->defer_timer = g_timeout_add(KERNEL_DEFER_MS, kernel_execute, p);
+                return;
+        }
+        if (!get_bus(p, reason, sizeof(reason))) {
+                p->events.done(p->userdata, -EIO, reason);
                 return;
         }
         if (wall_message)
@@ -296,10 +313,12 @@ int gl_power_lock(GlPower *p, unsigned *ret_sessions, char *reason, size_t size)
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) list = NULL, r = NULL;
 
-        if (!p->bus) {
+        if (!p->systemd) {
                 snprintf(reason, size, "no session manager (logind) to ask");
                 return -EOPNOTSUPP;
         }
+        if (!get_bus(p, reason, size))
+                return -EIO;
         list = g_dbus_connection_call_sync(p->bus, LOGIND_NAME, LOGIND_PATH, LOGIND_MANAGER, "ListSessions", NULL,
                                            G_VARIANT_TYPE("(a(susso))"), G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL,
                                            NULL);

@@ -27,7 +27,7 @@
 struct GlTransport {
         GlTransportType type;
         char *port, *device, *sysfs_root, *dev_root;
-        unsigned vsock_port;
+        unsigned vsock_port, vsock_peer_cid;
         GlTransportOps ops;
         void *userdata;
 
@@ -43,6 +43,7 @@ struct GlTransport {
         guint uevent_watch;
         guint retry_timer;
         unsigned busy_backoff_s;
+        unsigned busy_logged;
         unsigned enoent_retries;
         int listen_fd; /* vsock */
         guint listen_watch;
@@ -84,6 +85,7 @@ GlTransport *gl_transport_new(const GlTransportConfig *config, const GlTransport
         t->sysfs_root = g_strdup(config->sysfs_root ? config->sysfs_root : "/sys");
         t->dev_root = g_strdup(config->dev_root ? config->dev_root : "/dev");
         t->vsock_port = config->vsock_port;
+        t->vsock_peer_cid = config->vsock_peer_cid ? config->vsock_peer_cid : VMADDR_CID_HOST;
         t->ops = *ops;
         t->userdata = userdata;
         t->fd = t->sigio_fd = t->uevent_fd = t->listen_fd = -1;
@@ -252,9 +254,10 @@ static void wait_for_port(GlTransport *t) {
         fd = open_port(path);
         if (fd == -EBUSY) {
                 t->busy_backoff_s = t->busy_backoff_s ? MIN(t->busy_backoff_s * 2, BUSY_BACKOFF_MAX_S) : 1;
-                logf_(t, LOG_WARNING,
-                      "%s is held by another process (another guestlink-agent, or qemu-ga?); retrying in %u s", path,
-                      t->busy_backoff_s);
+                if (t->busy_backoff_s < BUSY_BACKOFF_MAX_S || t->busy_logged++ % 20 == 0)
+                        logf_(t, LOG_WARNING,
+                              "%s is held by another process (another guestlink-agent, or qemu-ga?); retrying in %u s",
+                              path, t->busy_backoff_s);
                 retry_in(t, t->busy_backoff_s * 1000);
                 return;
         }
@@ -263,6 +266,8 @@ static void wait_for_port(GlTransport *t) {
                  * unplugged: look again shortly, a few times. */
                 if (t->enoent_retries++ < 25)
                         retry_in(t, ENOENT_RETRY_MS);
+                else if (t->uevent_fd < 0)
+                        retry_in(t, NO_NETLINK_RESCAN_S * 1000); /* no uevent will tell us */
                 return;
         }
         if (fd < 0) {
@@ -396,6 +401,7 @@ static void open_tty(GlTransport *t) {
                 return;
         }
         cfmakeraw(&tio);
+        tio.c_cflag |= CLOCAL | CREAD; /* no modem control lines on a virtual serial port */
         tio.c_cc[VMIN] = 1;
         tio.c_cc[VTIME] = 0;
         (void) tcsetattr(fd, TCSANOW, &tio);
@@ -420,10 +426,21 @@ static gboolean on_listen(int fd, GIOCondition cond, gpointer userdata) {
         GlTransport *t = userdata;
         int c;
 
+        struct sockaddr_vm peer = { 0 };
+        socklen_t len = sizeof(peer);
+
         (void) cond;
-        c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        c = accept4(fd, (struct sockaddr *) &peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c < 0)
                 return G_SOURCE_CONTINUE;
+        if (peer.svm_family != AF_VSOCK || peer.svm_cid != t->vsock_peer_cid) {
+                /* a process in the guest (vsock_loopback) or another VM is
+                 * not the host: it must not issue the host's requests */
+                logf_(t, LOG_WARNING, "refused a vsock connection from CID %u (only CID %u is the host)", peer.svm_cid,
+                      t->vsock_peer_cid);
+                close(c);
+                return G_SOURCE_CONTINUE;
+        }
         t->fd = c;
         g_free(t->path);
         t->path = g_strdup_printf("vsock:%u", t->vsock_port);

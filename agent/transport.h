@@ -31,11 +31,12 @@ typedef enum GlTransportType {
 
 typedef struct GlTransportConfig {
         GlTransportType type;
-        const char *port;       /* virtio-serial: port name, or a device path */
-        const char *device;     /* tty: device path */
-        unsigned vsock_port;    /* vsock */
-        const char *sysfs_root; /* "/sys" (tests may point elsewhere) */
-        const char *dev_root;   /* "/dev" */
+        const char *port;        /* virtio-serial: port name, or a device path */
+        const char *device;      /* tty: device path */
+        unsigned vsock_port;     /* vsock */
+        unsigned vsock_peer_cid; /* vsock: the only CID accepted; 0 means VMADDR_CID_HOST (2) */
+        const char *sysfs_root;  /* "/sys" (tests may point elsewhere) */
+        const char *dev_root;    /* "/dev" */
 } GlTransportConfig;
 
 typedef struct GlTransportOps {

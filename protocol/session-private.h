@@ -133,6 +133,7 @@ struct GlSession {
         unsigned n_pending;
         uint64_t *incoming;
         unsigned n_incoming;
+        unsigned answers_unacked; /* application answers not yet acknowledged */
         uint64_t next_ping;
 
         LocalEvent *local;

@@ -197,7 +197,9 @@ static bool dispatch(GlSession *s, GlMessage *m) {
                                                        "request id already in flight", m->id);
                                 return false;
                         }
-                if (s->n_incoming >= s->config.max_requests_in_flight) {
+                /* a request is in flight until its answer is acknowledged:
+                 * a peer that never acknowledges cannot make us keep more */
+                if (s->n_incoming + s->answers_unacked >= s->config.max_requests_in_flight) {
                         session_protocol_error(s, GL_SESSION_ERR_TOO_MANY_REQUESTS, "too many requests in flight",
                                                m->id);
                         reply_error(s, m->id, GL_ERROR_BUSY, "too many requests in flight");

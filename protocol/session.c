@@ -17,11 +17,16 @@ static MsgQueue *queue_of(GlSession *s, unsigned flags) {
         return flags & GL_SEND_BULK ? &s->bulk : &s->ctl;
 }
 
+static void msg_free_accounted(GlSession *s, OutMsg *m) {
+        queue_of(s, m->flags)->bytes -= m->cost;
+        if (m->flags & SEND_ANSWER)
+                s->answers_unacked--;
+        out_msg_free(m);
+}
+
 static void msg_release_frame(GlSession *s, OutMsg *m) {
-        if (--m->frames == 0 && m->json_cut && m->att_off >= m->att_len) {
-                queue_of(s, m->flags)->bytes -= m->cost;
-                out_msg_free(m);
-        }
+        if (--m->frames == 0 && m->json_cut && m->att_off >= m->att_len)
+                msg_free_accounted(s, m);
 }
 
 static void out_frame_free(GlSession *s, OutFrame *f) {
@@ -456,6 +461,8 @@ int session_enqueue(GlSession *s, json_object *envelope, uint8_t *att, size_t at
         m->flags = flags;
         m->request = request;
         m->cost = cost;
+        if (flags & SEND_ANSWER)
+                s->answers_unacked++;
         q->bytes += cost;
         if (q->tail)
                 q->tail->next = m;
@@ -853,7 +860,7 @@ void session_new_nonce(GlSession *s) {
 }
 
 /* Takes messages the new peer instance must not get out of a queue. */
-static void drop_for_restart(MsgQueue *q) {
+static void drop_for_restart(GlSession *s, MsgQueue *q) {
         OutMsg **link = &q->head, *m;
 
         q->tail = NULL;
@@ -871,10 +878,8 @@ static void drop_for_restart(MsgQueue *q) {
                 m->next = NULL;
                 m->json_cut = true;
                 m->att_off = m->att_len;
-                if (m->frames == 0) {
-                        q->bytes -= m->cost;
-                        out_msg_free(m);
-                }
+                if (m->frames == 0)
+                        msg_free_accounted(s, m);
         }
 }
 
@@ -900,8 +905,8 @@ void session_void_for_restart(GlSession *s) {
                         s->stats.voided_frames++;
                 }
         }
-        drop_for_restart(&s->ctl);
-        drop_for_restart(&s->bulk);
+        drop_for_restart(s, &s->ctl);
+        drop_for_restart(s, &s->bulk);
 }
 
 /* Pongs and error notices belong to an established connection; queued in

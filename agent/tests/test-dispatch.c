@@ -262,10 +262,79 @@ static void test_capabilities(void) {
         g_assert_false(g_strv_contains((const char *const *) c, "lock"));
 }
 
+/* The policy and the platform are asked again when a scheduled operation
+ * fires; a reload that denies power cancels it; someone cancelling the
+ * shutdown in the guest ends the operation. */
+static void test_power_rechecked(void) {
+        GlPolicy deny;
+        Mock m;
+        GlMessage *r;
+        g_autofree char *p1 = NULL, *p2 = NULL, *p3 = NULL;
+
+        mock_init(&m, NULL);
+        r = call(&m, "power.request", "{\"action\":\"reboot\",\"delay_seconds\":60}");
+        g_assert_cmpint(r->type, ==, GL_MSG_RESPONSE);
+        gl_message_free(r);
+        gl_policy_init(&deny);
+        deny.allow[GL_FAMILY_POWER] = false;
+        gl_dispatch_set_policy(m.d, &deny, &GL_DISPATCH_LIMITS_DEFAULT);
+        pump(&m);
+        g_assert_cmpuint(m.timer_ms[GL_TIMER_POWER], ==, 0);
+        p1 = progress(&m);
+        g_assert_cmpstr(p1, ==, "scheduled,cancelled");
+        gl_dispatch_timer(m.d, GL_TIMER_POWER);
+        g_assert_cmpuint(m.n_executed, ==, 0);
+        mock_clear(&m);
+
+        mock_init(&m, NULL);
+        r = call(&m, "power.request", "{\"action\":\"hibernate\",\"delay_seconds\":5}");
+        gl_message_free(r);
+        m.check_result = -EOPNOTSUPP; /* swap went away meanwhile */
+        gl_dispatch_timer(m.d, GL_TIMER_POWER);
+        pump(&m);
+        g_assert_cmpuint(m.n_executed, ==, 0);
+        p2 = progress(&m);
+        g_assert_cmpstr(p2, ==, "scheduled,failed");
+        mock_clear(&m);
+
+        mock_init(&m, NULL);
+        r = call(&m, "power.request", "{\"action\":\"poweroff\"}");
+        gl_message_free(r);
+        gl_dispatch_timer(m.d, GL_TIMER_POWER);
+        gl_dispatch_system_event(m.d, GL_SYSTEM_SHUTDOWN_CANCELLED);
+        pump(&m);
+        p3 = progress(&m);
+        g_assert_cmpstr(p3, ==, "started,cancelled");
+        g_assert_cmpint(gl_dispatch_state(m.d), ==, GL_AGENT_RUNNING);
+        r = call(&m, "power.request", "{\"action\":\"reboot\"}"); /* not busy any more */
+        g_assert_cmpint(r->type, ==, GL_MSG_RESPONSE);
+        gl_message_free(r);
+        mock_clear(&m);
+}
+
+/* C1 controls (U+009B is CSI on UTF-8 terminals) and bidi overrides are
+ * removed from wall messages, as are C0 controls; text stays. */
+static void test_wall_message_filter(void) {
+        Mock m;
+        GlMessage *r;
+
+        mock_init(&m, NULL);
+        r = call(&m, "power.request",
+                 "{\"action\":\"suspend\",\"message\":\"a\\u009b2Jb\\u202ec\\u00e9d\\u0007e\\tf\\u001b[31m\"}");
+        gl_message_free(r);
+        gl_dispatch_timer(m.d, GL_TIMER_POWER);
+        g_assert_cmpstr(m.last_wall, ==,
+                        "a2Jbc\xc3\xa9"
+                        "de f[31m");
+        mock_clear(&m);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/dispatch/power-flow", test_power_flow);
         g_test_add_func("/dispatch/power-refusals", test_power_refusals);
         g_test_add_func("/dispatch/capabilities", test_capabilities);
+        g_test_add_func("/dispatch/power-rechecked", test_power_rechecked);
+        g_test_add_func("/dispatch/wall-message-filter", test_wall_message_filter);
         return g_test_run();
 }

@@ -978,6 +978,40 @@ static void test_bulk_without_attachment(void) {
         pair_clear(&p);
 }
 
+/* A peer that never acknowledges cannot make us keep more answers than
+ * max_requests_in_flight: a request counts until its answer is acked. */
+static void test_unacked_answers_bounded(void) {
+        GlSessionConfig cfg = { .role = "agent", .instance = "a", .max_requests_in_flight = 16 };
+        GlSession *a = gl_session_new(&cfg), *b = test_session_new("bridge", "b", 1, 1);
+        g_autoptr(GArray) ev_a = test_events_new();
+        g_autoptr(GArray) ev_b = test_events_new();
+        g_autoptr(GByteArray) wire = g_byte_array_new();
+        unsigned delivered = 0;
+
+        gl_session_connected(a);
+        gl_session_connected(b);
+        test_pump(a, b, ev_a, ev_b);
+        g_array_set_size(ev_a, 0);
+        for (uint64_t i = 1; i <= 1000; i++) {
+                g_autofree char *j = g_strdup_printf(
+                        "{\"type\":\"request\",\"id\":%" G_GUINT64_FORMAT ",\"method\":\"ping\"}", i);
+                test_append_frame(wire, GL_FRAME_MESSAGE, GL_FRAME_F_RELIABLE, i, 0, j, NULL, 0);
+                test_deliver(a, wire, 65536, ev_a);
+                /* the application answers every request it gets at once */
+                for (guint k = 0; k < ev_a->len; k++) {
+                        GlSessionEvent *e = &g_array_index(ev_a, GlSessionEvent, k);
+                        if (e->type == GL_SESSION_EVENT_MESSAGE && e->message->type == GL_MSG_REQUEST) {
+                                g_assert_cmpint(gl_session_respond(a, e->message->id, NULL, NULL, 0, 0), ==, 0);
+                                delivered++;
+                        }
+                }
+                g_array_set_size(ev_a, 0);
+        }
+        g_assert_cmpuint(delivered, ==, 16);
+        gl_session_free(a);
+        gl_session_free(b);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/session/handshake", test_handshake);
@@ -1012,5 +1046,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/session/many-timeouts", test_many_timeouts);
         g_test_add_func("/session/restart-voids-self-answers", test_restart_voids_self_answers);
         g_test_add_func("/session/bulk-without-attachment", test_bulk_without_attachment);
+        g_test_add_func("/session/unacked-answers-bounded", test_unacked_answers_bounded);
         return g_test_run();
 }

@@ -349,7 +349,8 @@ static void test_vsock(void) {
         glvm_vm_add_binary(h.vm, g_getenv("GL_VSOCK_RELAY"), "/usr/bin/vsock-relay");
         glvm_vm_add_kernel_module(h.vm, "vsock_loopback");
         conf = g_build_filename(glvm_vm_run_dir(h.vm), "agent-vsock.conf", NULL);
-        g_assert_true(g_file_set_contents(conf, "[channel]\ntransport=vsock\nvsock-port=5701\n", -1, NULL));
+        g_assert_true(
+                g_file_set_contents(conf, "[channel]\ntransport=vsock\nvsock-port=5701\nvsock-peer-cid=1\n", -1, NULL));
         glvm_vm_add_file(h.vm, conf, "/etc/agent-vsock.conf", 0644);
         g_assert_true(glvm_vm_start(h.vm, false, 120000, &error));
         g_assert_no_error(error);
@@ -379,6 +380,23 @@ static void test_vsock(void) {
         g_assert_true(glvm_proc_expect(h.agent, "host disconnected", 10000, &error));
         pid_after = agent_pid(&h);
         g_assert_cmpstr(pid, ==, pid_after);
+
+        /* by default only the host (CID 2) is served: a guest process is refused */
+        {
+                g_autofree char *conf2 = glvm_vm_check(h.vm, 10000,
+                                                       "printf '[channel]\\ntransport=vsock\\nvsock-port=5702\\n' "
+                                                       "> /tmp/default.conf; echo ok");
+                g_autoptr(GlvmProc) agent2 = glvm_vm_spawn(h.vm, AGENT " --config /tmp/default.conf", &error);
+                g_autoptr(GlvmProc) relay = NULL;
+
+                g_assert_no_error(error);
+                g_assert_true(glvm_proc_expect(agent2, "listening on vsock port 5702", 20000, &error));
+                relay = glvm_vm_spawn(h.vm, "vsock-relay /dev/virtio-ports/" PORT " 1 5702", &error);
+                g_assert_no_error(error);
+                g_assert_true(glvm_proc_expect(agent2, "refused a vsock connection from CID 1", 20000, &error));
+                g_assert_no_error(error);
+                (void) conf2;
+        }
         host_stop(&h);
 }
 
