@@ -172,6 +172,12 @@ static void test_systemd_agent(void) {
         gl_message_free(m);
         g_assert_cmpstr(gl_session_peer(h.s)->role, ==, "agent");
 
+        /* lock: logind LockSessions (no graphical session here: none to lock) */
+        m = call(&h, "lock", NULL);
+        g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
+        g_assert_nonnull(json_object_object_get(m->body, "sessions"));
+        gl_message_free(m);
+
         /* no swap: logind says no to hibernation, and the host is told why */
         m = call(&h, "power.request", "{\"action\":\"hibernate\"}");
         g_assert_cmpint(m->type, ==, GL_MSG_ERROR);

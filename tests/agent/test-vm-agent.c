@@ -400,6 +400,44 @@ static void test_vsock(void) {
         host_stop(&h);
 }
 
+/* No udev symlink: the agent finds its port by the name in sysfs.  And
+ * while another process holds the port (EBUSY) it backs off, says so,
+ * and opens the port once it is free. */
+static void test_port_lookup(void) {
+        Host h = { 0 };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GlvmProc) holder = NULL;
+        g_autofree char *node = NULL;
+        GlSessionConfig c = { .role = "bridge", .software = "test-vm-agent", .instance = "host-lookup" };
+        GlMessage *m;
+
+        glvm_skip_if_unavailable();
+        h.vm = glvm_vm_new("agent-lookup", GLVM_FLAVOUR_INITRAMFS);
+        h.port = glvm_vm_add_port(h.vm, PORT, GLVM_PORT_SERVER);
+        glvm_vm_add_binary(h.vm, g_getenv("GL_AGENT_BINARY"), AGENT);
+        g_assert_true(glvm_vm_start(h.vm, false, 120000, &error));
+        g_assert_no_error(error);
+        node = g_strchomp(glvm_vm_check(h.vm, 10000, "readlink -f /dev/virtio-ports/" PORT));
+        /* someone else holds the port, and the symlink is gone */
+        holder = glvm_vm_spawnf(h.vm, &error, "exec 3<>%s; rm -f /dev/virtio-ports/" PORT "; echo held; sleep 600",
+                                node);
+        g_assert_no_error(error);
+        g_assert_true(glvm_proc_expect(holder, "held", 10000, &error));
+        h.agent = glvm_vm_spawn(h.vm, AGENT " --port " PORT, &error);
+        g_assert_no_error(error);
+        g_assert_true(glvm_proc_expect(h.agent, "is held by another process", 20000, &error));
+        g_assert_true(glvm_proc_kill(holder, 9, &error));
+        (void) glvm_proc_wait(holder, 10000, NULL);
+        g_assert_true(glvm_proc_expect(h.agent, "opened /dev/vport", 30000, &error));
+        h.s = gl_session_new(&c);
+        h.messages = g_ptr_array_new_with_free_func(message_free);
+        host_connect(&h);
+        m = call(&h, "ping", NULL);
+        g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
+        gl_message_free(m);
+        host_stop(&h);
+}
+
 static unsigned long long cpu_ticks(Host *h, const char *pid) {
         g_autofree char *stat = glvm_vm_check(h->vm, 10000, "cat /proc/%s/stat", pid);
         g_auto(GStrv) f = g_strsplit(strrchr(stat, ')') + 2, " ", -1);
@@ -493,7 +531,7 @@ int main(int argc, char **argv) {
                 { "unplug", test_unplug },     { "idle", test_idle },
                 { "poweroff", test_poweroff }, { "reboot", test_reboot },
                 { "suspend", test_suspend },   { "tty", test_tty },
-                { "vsock", test_vsock },
+                { "vsock", test_vsock },       { "port-lookup", test_port_lookup },
         };
 
         g_test_init(&argc, &argv, NULL);
