@@ -251,8 +251,26 @@ static bool only_space(const char *s, size_t n) {
         return true;
 }
 
+json_tokener *gl_json_tokener_new(const GlLimits *limits) {
+        json_tokener *tok = json_tokener_new_ex(2 * (int) limits->max_json_depth + 2);
+
+        if (tok)
+                json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+        return tok;
+}
+
 int gl_json_parse(const char *text, size_t len, const GlLimits *limits, json_object **ret) {
-        json_tokener *tok;
+        json_tokener *tok = gl_json_tokener_new(limits);
+        int r;
+
+        if (!tok)
+                return -GL_FRAME_ERR_JSON_SYNTAX;
+        r = gl_json_parse_with(tok, text, len, limits, ret);
+        json_tokener_free(tok);
+        return r;
+}
+
+int gl_json_parse_with(json_tokener *tok, const char *text, size_t len, const GlLimits *limits, json_object **ret) {
         json_object *obj;
         enum json_tokener_error jerr;
         int r;
@@ -261,10 +279,7 @@ int gl_json_parse(const char *text, size_t len, const GlLimits *limits, json_obj
         if (r < 0)
                 return r;
 
-        tok = json_tokener_new_ex(2 * (int) limits->max_json_depth + 2);
-        if (!tok)
-                return -GL_FRAME_ERR_JSON_SYNTAX;
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+        json_tokener_reset(tok);
         obj = json_tokener_parse_ex(tok, text, (int) len);
         jerr = json_tokener_get_error(tok);
         if (jerr == json_tokener_continue) {
@@ -279,7 +294,6 @@ int gl_json_parse(const char *text, size_t len, const GlLimits *limits, json_obj
                 obj = NULL;
                 jerr = json_tokener_error_parse_unexpected;
         }
-        json_tokener_free(tok);
 
         if (jerr == json_tokener_error_depth)
                 return -GL_FRAME_ERR_JSON_TOO_DEEP;

@@ -15,6 +15,11 @@
  */
 int gl_json_parse(const char *text, size_t len, const GlLimits *limits, json_object **ret);
 
+/* The same with a tokener kept by the caller (gl_json_tokener_new(), with
+ * the same limits): saves its allocation on every message. */
+json_tokener *gl_json_tokener_new(const GlLimits *limits);
+int gl_json_parse_with(json_tokener *tok, const char *text, size_t len, const GlLimits *limits, json_object **ret);
+
 /* The lexical checks of gl_json_parse() alone (no parse, no allocation):
  * for text we are about to send. */
 int gl_json_check_text(const char *text, size_t len, const GlLimits *limits);

@@ -27,7 +27,8 @@
 
 typedef struct OutMsg {
         struct OutMsg *next;
-        char *json; /* serialised envelope */
+        json_object *obj; /* the envelope; json points into its serialisation */
+        const char *json;
         size_t json_len;
         uint8_t *att;
         size_t att_len;
@@ -89,6 +90,7 @@ struct GlSession {
 
         GlSessionState state;
         GlDecoder *decoder;
+        json_tokener *tok; /* reused for every received message */
         GlSessionStats stats;
 
         /* handshake */

@@ -48,7 +48,7 @@ static void peer_restarted(GlSession *s) {
 }
 
 static int parse_json(GlSession *s, const GlFrame *f, json_object **ret) {
-        int r = gl_json_parse(f->json, f->header.json_len, &s->limits, ret);
+        int r = gl_json_parse_with(s->tok, f->json, f->header.json_len, &s->limits, ret);
 
         if (r < 0) {
                 s->stats.rejected_frames++;

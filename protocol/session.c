@@ -7,7 +7,7 @@
 
 static void out_msg_free(OutMsg *m) {
         if (m) {
-                free(m->json);
+                json_object_put(m->obj);
                 free(m->att);
                 free(m);
         }
@@ -98,13 +98,14 @@ GlSession *gl_session_new(const GlSessionConfig *config) {
                 s->n_caps++;
         s->caps = calloc(s->n_caps + 1, sizeof(char *));
         s->decoder = gl_decoder_new(&s->limits);
+        s->tok = gl_json_tokener_new(&s->limits);
         s->pending = calloc(s->config.max_requests_in_flight, sizeof(Pending));
         s->incoming = calloc(s->config.max_requests_in_flight, sizeof(uint64_t));
         /* room for a timeout or abort of every request in flight, plus
          * protocol errors (which are dropped, not the others, when full) */
         s->local_cap = s->config.max_requests_in_flight + MAX_LOCAL_EVENTS;
         s->local = calloc(s->local_cap, sizeof(LocalEvent));
-        if (!s->instance || !s->caps || !s->decoder || !s->pending || !s->incoming || !s->local)
+        if (!s->instance || !s->caps || !s->decoder || !s->tok || !s->pending || !s->incoming || !s->local)
                 return gl_session_free(s);
         for (unsigned i = 0; i < s->n_caps; i++)
                 if (!(s->caps[i] = strdup(config->capabilities[i])))
@@ -166,6 +167,8 @@ GlSession *gl_session_free(GlSession *s) {
         free(s->software);
         free(s->boot_id);
         gl_decoder_free(s->decoder);
+        if (s->tok)
+                json_tokener_free(s->tok);
         free(s->pending);
         free(s->incoming);
         free(s->local);
@@ -448,13 +451,13 @@ int session_enqueue(GlSession *s, json_object *envelope, uint8_t *att, size_t at
                 return -ENOBUFS;
         }
         m = calloc(1, sizeof(*m));
-        if (!m || !(m->json = strndup(text, len))) {
-                free(m);
+        if (!m) {
                 json_object_put(envelope);
                 free(att);
                 return -ENOMEM;
         }
-        json_object_put(envelope);
+        m->obj = envelope; /* owns the text, which stays put as long as nobody serialises it again */
+        m->json = text;
         m->json_len = len;
         m->att = att;
         m->att_len = att_len;
