@@ -21,56 +21,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "glvm.h"
-#include "session.h"
+#include "vm-host.h"
 
 #define GL_PORT "org.guestlink.agent.0"
 #define QGA_PORT "org.qemu.guest_agent.0"
 #define QGA "/usr/sbin/qemu-ga"
 
-typedef struct Bench {
-        GlvmVm *vm;
-        GlvmPort *gl, *qga;
-        GlSession *s;
-        GPtrArray *messages;
-} Bench;
-
-static void message_free(gpointer m) {
-        gl_message_free(m);
-}
+typedef VmHost Bench;
 
 static void die(const char *what, GError *error) {
         fprintf(stderr, "guestlink-bench-agent: %s: %s\n", what, error ? error->message : "failed");
         exit(EXIT_FAILURE);
-}
-
-static void pump(Bench *b, int ms) {
-        GlIovec iov[GL_SESSION_IOV_MAX];
-        GlSessionEvent ev;
-        g_autoptr(GBytes) in = NULL;
-        const void *data;
-        size_t n, len;
-
-        while ((n = gl_session_output(b->s, iov)) > 0) {
-                size_t total = 0;
-                for (size_t i = 0; i < n; i++) {
-                        glvm_port_queue(b->gl, iov[i].base, iov[i].len);
-                        total += iov[i].len;
-                }
-                gl_session_output_advance(b->s, total);
-        }
-        glvm_vm_iterate(b->vm, ms);
-        in = glvm_port_take(b->gl);
-        data = g_bytes_get_data(in, &len);
-        for (size_t off = 0; off < len;) {
-                long k = gl_session_feed(b->s, (const uint8_t *) data + off, len - off);
-                if (k < 0)
-                        die("feed", NULL);
-                off += (size_t) k;
-                while (gl_session_receive(b->s, &ev) > 0)
-                        if (ev.type == GL_SESSION_EVENT_MESSAGE)
-                                g_ptr_array_add(b->messages, ev.message);
-        }
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -85,16 +46,16 @@ static void percentiles(double *v, size_t n, double *p50, double *p99) {
 }
 
 /* qemu-ga: newline-delimited JSON; one command, wait for its whole line. */
-static double qga_round_trip(Bench *b, const char *cmd) {
+static double qga_round_trip(GlvmPort *qga, const char *cmd) {
         g_autoptr(GError) error = NULL;
         gint64 t0 = g_get_monotonic_time();
         GString *line = g_string_new(NULL);
         double us;
 
-        if (!glvm_port_write(b->qga, cmd, strlen(cmd), 10000, &error))
+        if (!glvm_port_write(qga, cmd, strlen(cmd), 10000, &error))
                 die("write to qemu-ga", error);
         while (!strchr(line->str, '\n')) {
-                g_autoptr(GBytes) got = glvm_port_read_some(b->qga, 4096, 10000, &error);
+                g_autoptr(GBytes) got = glvm_port_read_some(qga, 4096, 10000, &error);
                 gsize n;
                 const char *p;
 
@@ -117,7 +78,7 @@ static double gl_round_trip(Bench *b) {
         if (gl_session_request(b->s, "ping", NULL, NULL, 0, 0, 0, 10000, &id) < 0)
                 die("ping request", NULL);
         for (;;) {
-                pump(b, 1);
+                vm_host_pump(b, 1);
                 for (guint i = 0; i < b->messages->len; i++) {
                         GlMessage *m = b->messages->pdata[i];
                         if (m->type == GL_MSG_RESPONSE && m->id == id) {
@@ -155,7 +116,6 @@ int main(int argc, char **argv) {
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
-        GlSessionConfig c = { .role = "bridge", .software = "guestlink-bench-agent", .instance = "bench" };
         g_autoptr(GError) error = NULL;
         g_autofree double *qga_us = NULL, *gl_us = NULL;
         const char *agent = g_getenv("GL_AGENT_BINARY");
@@ -164,6 +124,7 @@ int main(int argc, char **argv) {
         long q_rss, q_anon, g_rss, g_anon;
         unsigned long long q_t0, q_t1, g_t0, g_t1;
         Bench b = { 0 };
+        GlvmPort *qga;
         int opt;
 
         while ((opt = getopt_long(argc, argv, "n:i:h", options, NULL)) >= 0)
@@ -188,8 +149,8 @@ int main(int argc, char **argv) {
         }
 
         b.vm = glvm_vm_new("bench-agent", GLVM_FLAVOUR_INITRAMFS);
-        b.gl = glvm_vm_add_port(b.vm, GL_PORT, GLVM_PORT_SERVER);
-        b.qga = glvm_vm_add_port(b.vm, QGA_PORT, GLVM_PORT_SERVER);
+        b.port = glvm_vm_add_port(b.vm, GL_PORT, GLVM_PORT_SERVER);
+        qga = glvm_vm_add_port(b.vm, QGA_PORT, GLVM_PORT_SERVER);
         glvm_vm_add_binary(b.vm, agent, "/usr/sbin/guestlink-agent");
         glvm_vm_add_binary(b.vm, QGA, QGA);
         if (!glvm_vm_start(b.vm, false, 120000, &error))
@@ -200,24 +161,21 @@ int main(int argc, char **argv) {
                              " 2>/tmp/gl.log &); sleep 2; pidof qemu-ga guestlink-agent"));
 
         /* connect both, warm up */
-        if (!glvm_port_connect(b.qga, 10000, &error) || !glvm_port_connect(b.gl, 10000, &error))
+        if (!glvm_port_connect(qga, 10000, &error))
                 die("connect", error);
-        b.s = gl_session_new(&c);
-        b.messages = g_ptr_array_new_with_free_func(message_free);
-        gl_session_connected(b.s);
-        while (gl_session_state(b.s) != GL_SESSION_ESTABLISHED)
-                pump(&b, 50);
-        (void) qga_round_trip(&b, "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":12345}}\n");
+        vm_host_session_new(&b, "bench");
+        vm_host_connect(&b);
+        (void) qga_round_trip(qga, "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":12345}}\n");
 
         qga_us = g_new(double, n);
         gl_us = g_new(double, n);
         for (unsigned i = 0; i < 20; i++) {
-                (void) qga_round_trip(&b, "{\"execute\":\"guest-ping\"}\n");
+                (void) qga_round_trip(qga, "{\"execute\":\"guest-ping\"}\n");
                 (void) gl_round_trip(&b);
         }
         /* interleaved, so both see the same machine */
         for (unsigned i = 0; i < n; i++) {
-                qga_us[i] = qga_round_trip(&b, "{\"execute\":\"guest-ping\"}\n");
+                qga_us[i] = qga_round_trip(qga, "{\"execute\":\"guest-ping\"}\n");
                 gl_us[i] = gl_round_trip(&b);
         }
         percentiles(qga_us, n, &q50, &q99);
@@ -226,8 +184,8 @@ int main(int argc, char **argv) {
         memory_kb(&b, "guestlink-agent", &g_rss, &g_anon);
 
         /* idle: no host on either port */
-        glvm_port_disconnect(b.qga);
-        glvm_port_disconnect(b.gl);
+        glvm_port_disconnect(qga);
+        glvm_port_disconnect(b.port);
         glvm_vm_sleep(b.vm, 2000);
         q_t0 = ticks(&b, "qemu-ga");
         g_t0 = ticks(&b, "guestlink-agent");
@@ -251,7 +209,6 @@ int main(int argc, char **argv) {
 
         glvm_vm_stop(b.vm);
         glvm_vm_free(b.vm);
-        gl_session_free(b.s);
-        g_ptr_array_unref(b.messages);
+        vm_host_session_free(&b);
         return EXIT_SUCCESS;
 }

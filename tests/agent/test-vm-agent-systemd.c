@@ -9,77 +9,11 @@
 
 #include <string.h>
 
-#include "glvm.h"
-#include "session.h"
+#include "vm-host.h"
+
+typedef VmHost Host;
 
 #define PORT "org.guestlink.agent.0"
-
-typedef struct Host {
-        GlvmVm *vm;
-        GlvmPort *port;
-        GlSession *s;
-        GPtrArray *messages;
-} Host;
-
-static void message_free(gpointer m) {
-        gl_message_free(m);
-}
-
-static void host_pump(Host *h, int ms) {
-        GlIovec iov[GL_SESSION_IOV_MAX];
-        GlSessionEvent ev;
-        g_autoptr(GBytes) in = NULL;
-        const void *data;
-        size_t n, len;
-
-        while (glvm_port_connected(h->port) && (n = gl_session_output(h->s, iov)) > 0) {
-                size_t total = 0;
-                for (size_t i = 0; i < n; i++) {
-                        glvm_port_queue(h->port, iov[i].base, iov[i].len);
-                        total += iov[i].len;
-                }
-                gl_session_output_advance(h->s, total);
-        }
-        glvm_vm_iterate(h->vm, ms);
-        in = glvm_port_take(h->port);
-        data = g_bytes_get_data(in, &len);
-        for (size_t off = 0; off < len;) {
-                long k = gl_session_feed(h->s, (const uint8_t *) data + off, len - off);
-                g_assert_cmpint(k, >=, 0);
-                off += (size_t) k;
-                while (gl_session_receive(h->s, &ev) > 0)
-                        if (ev.type == GL_SESSION_EVENT_MESSAGE)
-                                g_ptr_array_add(h->messages, ev.message);
-        }
-        gl_session_expire(h->s, (uint64_t) g_get_monotonic_time() / 1000);
-}
-
-static GlMessage *call(Host *h, const char *method, const char *params) {
-        gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
-        uint64_t id;
-
-        g_assert_cmpint(gl_session_request(h->s, method, params ? json_tokener_parse(params) : NULL, NULL, 0, 0,
-                                           (uint64_t) g_get_monotonic_time() / 1000, 60000, &id),
-                        ==, 0);
-        for (;;) {
-                for (guint i = 0; i < h->messages->len; i++) {
-                        GlMessage *m = h->messages->pdata[i];
-                        if ((m->type == GL_MSG_RESPONSE || m->type == GL_MSG_ERROR) && m->id == id)
-                                return g_ptr_array_steal_index(h->messages, i);
-                }
-                g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-                host_pump(h, 50);
-        }
-}
-
-static void wait_established(Host *h) {
-        gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
-
-        while (gl_session_state(h->s) != GL_SESSION_ESTABLISHED) {
-                g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-                host_pump(h, 50);
-        }
-}
 
 /* `meson install` into a staging directory; every installed file goes into
  * the guest image at its installed path. */
@@ -120,7 +54,6 @@ static void test_systemd_agent(void) {
         Host h = { 0 };
         g_autoptr(GError) error = NULL;
         g_autofree char *stage = NULL, *state = NULL, *pid = NULL, *pid2 = NULL, *journal = NULL;
-        GlSessionConfig c = { .role = "bridge", .software = "test-vm-agent-systemd", .instance = "host-sd" };
         gint64 deadline;
         GlMessage *m;
         int st = -1;
@@ -132,8 +65,7 @@ static void test_systemd_agent(void) {
         add_installed_files(h.vm, stage);
         g_assert_true(glvm_vm_start(h.vm, false, 300000, &error));
         g_assert_no_error(error);
-        h.s = gl_session_new(&c);
-        h.messages = g_ptr_array_new_with_free_func(message_free);
+        vm_host_session_new(&h, "host-sd");
 
         /* started by the udev rule (the unit is not enabled), READY */
         state = glvm_vm_check(h.vm, 120000,
@@ -143,10 +75,8 @@ static void test_systemd_agent(void) {
         g_assert_cmpstr(state, ==, "disabled\nactive\n");
         g_free(glvm_vm_check(h.vm, 10000, "systemctl show -p Type --value guestlink-agent | grep -x notify"));
 
-        g_assert_true(glvm_port_connect(h.port, 10000, &error));
-        gl_session_connected(h.s);
-        wait_established(&h);
-        m = call(&h, "ping", NULL);
+        vm_host_connect(&h);
+        m = vm_host_call(&h, "ping", NULL);
         g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
         gl_message_free(m);
 
@@ -167,19 +97,19 @@ static void test_systemd_agent(void) {
                 glvm_vm_sleep(h.vm, 500);
         }
         g_test_message("agent pid %s killed, restarted as %s", pid, pid2);
-        m = call(&h, "ping", NULL);
+        m = vm_host_call(&h, "ping", NULL);
         g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
         gl_message_free(m);
         g_assert_cmpstr(gl_session_peer(h.s)->role, ==, "agent");
 
         /* lock: logind LockSessions (no graphical session here: none to lock) */
-        m = call(&h, "lock", NULL);
+        m = vm_host_call(&h, "lock", NULL);
         g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
         g_assert_nonnull(json_object_object_get(m->body, "sessions"));
         gl_message_free(m);
 
         /* no swap: logind says no to hibernation, and the host is told why */
-        m = call(&h, "power.request", "{\"action\":\"hibernate\"}");
+        m = vm_host_call(&h, "power.request", "{\"action\":\"hibernate\"}");
         g_assert_cmpint(m->type, ==, GL_MSG_ERROR);
         g_assert_cmpint(m->code, ==, GL_ERROR_UNAVAILABLE);
         g_test_message("hibernate refused: %s", m->error_message);
@@ -191,7 +121,7 @@ static void test_systemd_agent(void) {
         g_assert_nonnull(strstr(journal, "refused hibernate request"));
 
         /* poweroff through logind */
-        m = call(&h, "power.request", "{\"action\":\"poweroff\",\"message\":\"the host is shutting down\"}");
+        m = vm_host_call(&h, "power.request", "{\"action\":\"poweroff\",\"message\":\"the host is shutting down\"}");
         g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
         g_assert_cmpstr(json_object_get_string(json_object_object_get(m->body, "backend")), ==, "logind");
         gl_message_free(m);
@@ -201,8 +131,7 @@ static void test_systemd_agent(void) {
 
         glvm_vm_stop(h.vm);
         glvm_vm_free(h.vm);
-        gl_session_free(h.s);
-        g_ptr_array_unref(h.messages);
+        vm_host_session_free(&h);
 }
 
 int main(int argc, char **argv) {

@@ -20,84 +20,19 @@
 #include <math.h>
 #include <string.h>
 
-#include "glvm.h"
-#include "session.h"
+#include "vm-host.h"
+
+typedef VmHost Host;
 
 #define PORT "org.guestlink.agent.0"
 #define AGENT "/usr/sbin/guestlink-agent"
 #define OS_RELEASE "PRETTY_NAME=\"guestlink test guest 1.0\"\nID=gltest\nVERSION_ID=\"1.0\"\n"
-
-typedef struct Host {
-        GlvmVm *vm;
-        GlvmPort *port;
-        GlSession *s;
-        GPtrArray *messages; /* GlMessage* */
-        GlvmProc *agent;
-} Host;
-
-static void message_free(gpointer m) {
-        gl_message_free(m);
-}
-
-static uint64_t now_ms(void) {
-        return (uint64_t) g_get_monotonic_time() / 1000;
-}
-
-static void host_pump(Host *h, int ms) {
-        GlIovec iov[GL_SESSION_IOV_MAX];
-        GlSessionEvent ev;
-        g_autoptr(GBytes) in = NULL;
-        size_t n, len;
-        const void *data;
-
-        while (glvm_port_connected(h->port) && (n = gl_session_output(h->s, iov)) > 0) {
-                size_t total = 0;
-                for (size_t i = 0; i < n; i++) {
-                        glvm_port_queue(h->port, iov[i].base, iov[i].len);
-                        total += iov[i].len;
-                }
-                gl_session_output_advance(h->s, total);
-        }
-        glvm_vm_iterate(h->vm, ms);
-        in = glvm_port_take(h->port);
-        data = g_bytes_get_data(in, &len);
-        for (size_t off = 0; off < len;) {
-                long k = gl_session_feed(h->s, (const uint8_t *) data + off, len - off);
-                g_assert_cmpint(k, >=, 0);
-                off += (size_t) k;
-                while (gl_session_receive(h->s, &ev) > 0)
-                        if (ev.type == GL_SESSION_EVENT_MESSAGE)
-                                g_ptr_array_add(h->messages, ev.message);
-        }
-        while (gl_session_receive(h->s, &ev) > 0)
-                if (ev.type == GL_SESSION_EVENT_MESSAGE)
-                        g_ptr_array_add(h->messages, ev.message);
-        gl_session_expire(h->s, now_ms());
-}
-
-static void host_connect(Host *h) {
-        g_autoptr(GError) error = NULL;
-        gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
-
-        g_assert_true(glvm_port_connect(h->port, 10000, &error));
-        gl_session_connected(h->s);
-        while (gl_session_state(h->s) != GL_SESSION_ESTABLISHED) {
-                g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-                host_pump(h, 50);
-        }
-}
-
-static void host_disconnect(Host *h) {
-        glvm_port_disconnect(h->port);
-        gl_session_disconnected(h->s);
-}
 
 /* Boots a guest running the agent, connects the host side.  tty: the
  * channel is a virtconsole (/dev/hvc0) and the agent runs in tty mode. */
 static void host_start_full(Host *h, const char *name, bool s3, bool reboot, bool tty) {
         g_autoptr(GError) error = NULL;
         g_autofree char *os_release = NULL;
-        GlSessionConfig c = { .role = "bridge", .software = "test-vm-agent", .instance = "host-1" };
 
         glvm_skip_if_unavailable();
         h->vm = glvm_vm_new(name, GLVM_FLAVOUR_INITRAMFS);
@@ -123,9 +58,8 @@ static void host_start_full(Host *h, const char *name, bool s3, bool reboot, boo
                 h->agent = glvm_vm_spawn(h->vm, AGENT " --port " PORT, &error);
         g_assert_no_error(error);
         g_assert_true(glvm_proc_expect(h->agent, "started", 30000, &error));
-        h->s = gl_session_new(&c);
-        h->messages = g_ptr_array_new_with_free_func(message_free);
-        host_connect(h);
+        vm_host_session_new(h, "host-1");
+        vm_host_connect(h);
 }
 
 static void host_start(Host *h, const char *name, bool s3, bool reboot) {
@@ -136,32 +70,7 @@ static void host_stop(Host *h) {
         glvm_proc_free(h->agent);
         glvm_vm_stop(h->vm);
         glvm_vm_free(h->vm);
-        gl_session_free(h->s);
-        g_ptr_array_unref(h->messages);
-}
-
-static GlMessage *take_answer(Host *h, uint64_t id) {
-        for (guint i = 0; i < h->messages->len; i++) {
-                GlMessage *m = h->messages->pdata[i];
-                if ((m->type == GL_MSG_RESPONSE || m->type == GL_MSG_ERROR) && m->id == id)
-                        return g_ptr_array_steal_index(h->messages, i);
-        }
-        return NULL;
-}
-
-static GlMessage *call(Host *h, const char *method, const char *params) {
-        gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
-        GlMessage *m;
-        uint64_t id;
-
-        g_assert_cmpint(gl_session_request(h->s, method, params ? json_tokener_parse(params) : NULL, NULL, 0, 0,
-                                           now_ms(), 60000, &id),
-                        ==, 0);
-        while (!(m = take_answer(h, id))) {
-                g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-                host_pump(h, 50);
-        }
-        return m;
+        vm_host_session_free(h);
 }
 
 static GlMessage *wait_event(Host *h, const char *name, const char *state, int timeout_ms) {
@@ -178,7 +87,7 @@ static GlMessage *wait_event(Host *h, const char *name, const char *state, int t
                 }
                 if (g_get_monotonic_time() > deadline)
                         return NULL;
-                host_pump(h, 50);
+                vm_host_pump(h, 50);
         }
 }
 
@@ -204,7 +113,7 @@ static void test_requests(void) {
         meminfo = glvm_vm_check(h.vm, 10000, "awk '/^MemTotal:/ {print $2 * 1024}' /proc/meminfo");
         nproc = g_strchomp(glvm_vm_check(h.vm, 10000, "grep -c ^processor /proc/cpuinfo"));
 
-        m = call(&h, "info", NULL);
+        m = vm_host_call(&h, "info", NULL);
         g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
         g_assert_cmpstr(get(m->body, "os", "pretty_name"), ==, "guestlink test guest 1.0");
         g_assert_cmpstr(get(m->body, "os", "id"), ==, "gltest");
@@ -213,7 +122,7 @@ static void test_requests(void) {
         g_assert_cmpstr(get(m->body, "architecture", NULL), ==, "x86_64");
         gl_message_free(m);
 
-        m = call(&h, "stats.get", "{\"sections\":[\"memory\",\"cpu\",\"load\"]}");
+        m = vm_host_call(&h, "stats.get", "{\"sections\":[\"memory\",\"cpu\",\"load\"]}");
         g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
         g_assert_cmpint(
                 json_object_get_int64(json_object_object_get(json_object_object_get(m->body, "memory"), "total_bytes")),
@@ -234,16 +143,17 @@ static void test_reconnect(void) {
         host_start(&h, "agent-reconnect", false, false);
         pid = agent_pid(&h);
         for (int i = 0; i < 20; i++) {
-                g_assert_cmpint(gl_session_request(h.s, "info", NULL, NULL, 0, 0, now_ms(), 600000, &ids[i]), ==, 0);
-                host_pump(&h, i * 7 % 40); /* the request may or may not have gone out */
-                host_disconnect(&h);
+                g_assert_cmpint(gl_session_request(h.s, "info", NULL, NULL, 0, 0, vm_host_now_ms(), 600000, &ids[i]),
+                                ==, 0);
+                vm_host_pump(&h, i * 7 % 40); /* the request may or may not have gone out */
+                vm_host_disconnect(&h);
                 glvm_vm_sleep(h.vm, 100);
-                host_connect(&h);
+                vm_host_connect(&h);
         }
         deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
         while (answered < 20) {
                 for (int i = 0; i < 20; i++) {
-                        GlMessage *m = take_answer(&h, ids[i]);
+                        GlMessage *m = vm_host_take_answer(&h, ids[i]);
                         if (!m)
                                 continue;
                         g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
@@ -251,11 +161,11 @@ static void test_reconnect(void) {
                         answered++;
                 }
                 g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-                host_pump(&h, 50);
+                vm_host_pump(&h, 50);
         }
         /* and nothing twice: a few more seconds bring no other answer */
         for (int i = 0; i < 20; i++)
-                host_pump(&h, 50);
+                vm_host_pump(&h, 50);
         for (guint i = 0; i < h.messages->len; i++)
                 g_assert_false(((GlMessage *) h.messages->pdata[i])->type == GL_MSG_RESPONSE);
         pid_after = agent_pid(&h);
@@ -273,15 +183,15 @@ static void test_unplug(void) {
 
         host_start(&h, "agent-unplug", false, false);
         pid = agent_pid(&h);
-        host_disconnect(&h);
+        vm_host_disconnect(&h);
         g_assert_true(glvm_vm_unplug_port(h.port, 10000, &error));
         g_assert_no_error(error);
         g_assert_true(glvm_proc_expect(h.agent, "went away", 10000, &error));
         glvm_vm_sleep(h.vm, 2000);
         g_assert_true(glvm_vm_replug_port(h.port, 10000, &error));
         g_assert_true(glvm_proc_expect(h.agent, "opened", 20000, &error));
-        host_connect(&h);
-        m = call(&h, "ping", NULL);
+        vm_host_connect(&h);
+        m = vm_host_call(&h, "ping", NULL);
         g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
         gl_message_free(m);
         pid_after = agent_pid(&h);
@@ -300,21 +210,22 @@ static void test_tty(void) {
         GlMessage *m;
 
         host_start_full(&h, "agent-tty", false, false, true);
-        m = call(&h, "info", NULL);
+        m = vm_host_call(&h, "info", NULL);
         g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
         g_assert_cmpstr(get(m->body, "os", "id"), ==, "gltest");
         gl_message_free(m);
         for (int i = 0; i < 10; i++) {
-                g_assert_cmpint(gl_session_request(h.s, "ping", NULL, NULL, 0, 0, now_ms(), 600000, &ids[i]), ==, 0);
-                host_pump(&h, i * 11 % 50);
-                host_disconnect(&h);
+                g_assert_cmpint(gl_session_request(h.s, "ping", NULL, NULL, 0, 0, vm_host_now_ms(), 600000, &ids[i]),
+                                ==, 0);
+                vm_host_pump(&h, i * 11 % 50);
+                vm_host_disconnect(&h);
                 glvm_vm_sleep(h.vm, 100);
-                host_connect(&h);
+                vm_host_connect(&h);
         }
         deadline = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
         while (answered < 10) {
                 for (int i = 0; i < 10; i++) {
-                        GlMessage *a = take_answer(&h, ids[i]);
+                        GlMessage *a = vm_host_take_answer(&h, ids[i]);
                         if (!a)
                                 continue;
                         g_assert_cmpint(a->type, ==, GL_MSG_RESPONSE);
@@ -322,10 +233,10 @@ static void test_tty(void) {
                         answered++;
                 }
                 g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-                host_pump(&h, 50);
+                vm_host_pump(&h, 50);
         }
         for (int i = 0; i < 20; i++)
-                host_pump(&h, 50);
+                vm_host_pump(&h, 50);
         for (guint i = 0; i < h.messages->len; i++)
                 g_assert_false(((GlMessage *) h.messages->pdata[i])->type == GL_MSG_RESPONSE);
         host_stop(&h);
@@ -339,7 +250,6 @@ static void test_vsock(void) {
         Host h = { 0 };
         g_autoptr(GError) error = NULL;
         g_autofree char *conf = NULL, *pid = NULL, *pid_after = NULL;
-        GlSessionConfig c = { .role = "bridge", .software = "test-vm-agent", .instance = "host-vsock" };
         GlMessage *m;
 
         glvm_skip_if_unavailable();
@@ -357,8 +267,7 @@ static void test_vsock(void) {
         h.agent = glvm_vm_spawn(h.vm, AGENT " --config /etc/agent-vsock.conf", &error);
         g_assert_no_error(error);
         g_assert_true(glvm_proc_expect(h.agent, "listening on vsock port 5701", 30000, &error));
-        h.s = gl_session_new(&c);
-        h.messages = g_ptr_array_new_with_free_func(message_free);
+        vm_host_session_new(&h, "host-vsock");
         pid = agent_pid(&h);
 
         for (int round = 0; round < 2; round++) {
@@ -367,15 +276,15 @@ static void test_vsock(void) {
 
                 g_assert_no_error(error);
                 g_assert_true(glvm_proc_expect(relay, "relaying", 20000, &error));
-                host_connect(&h);
-                m = call(&h, "info", NULL);
+                vm_host_connect(&h);
+                m = vm_host_call(&h, "info", NULL);
                 g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
                 g_assert_cmpstr(get(m->body, "os", "family"), ==, "linux");
                 gl_message_free(m);
                 /* the relay goes: the agent loses its vsock client */
                 g_assert_true(glvm_proc_kill(relay, 9, &error));
                 (void) glvm_proc_wait(relay, 10000, NULL);
-                host_disconnect(&h);
+                vm_host_disconnect(&h);
         }
         g_assert_true(glvm_proc_expect(h.agent, "host disconnected", 10000, &error));
         pid_after = agent_pid(&h);
@@ -408,7 +317,6 @@ static void test_port_lookup(void) {
         g_autoptr(GError) error = NULL;
         g_autoptr(GlvmProc) holder = NULL;
         g_autofree char *node = NULL;
-        GlSessionConfig c = { .role = "bridge", .software = "test-vm-agent", .instance = "host-lookup" };
         GlMessage *m;
 
         glvm_skip_if_unavailable();
@@ -429,10 +337,9 @@ static void test_port_lookup(void) {
         g_assert_true(glvm_proc_kill(holder, 9, &error));
         (void) glvm_proc_wait(holder, 10000, NULL);
         g_assert_true(glvm_proc_expect(h.agent, "opened /dev/vport", 30000, &error));
-        h.s = gl_session_new(&c);
-        h.messages = g_ptr_array_new_with_free_func(message_free);
-        host_connect(&h);
-        m = call(&h, "ping", NULL);
+        vm_host_session_new(&h, "host-lookup");
+        vm_host_connect(&h);
+        m = vm_host_call(&h, "ping", NULL);
         g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
         gl_message_free(m);
         host_stop(&h);
@@ -453,7 +360,7 @@ static void test_idle(void) {
 
         host_start(&h, "agent-idle", false, false);
         pid = agent_pid(&h);
-        host_disconnect(&h);
+        vm_host_disconnect(&h);
         glvm_vm_sleep(h.vm, 2000); /* let it settle into waiting for SIGIO */
         before = cpu_ticks(&h, pid);
         glvm_vm_sleep(h.vm, 30000);
@@ -472,9 +379,9 @@ static void test_power(const char *action) {
         int status = -1;
 
         host_start(&h, action, g_str_equal(action, "suspend"), g_str_equal(action, "reboot"));
-        m = call(&h, "heartbeat.subscribe", "{\"interval_seconds\":1}");
+        m = vm_host_call(&h, "heartbeat.subscribe", "{\"interval_seconds\":1}");
         gl_message_free(m);
-        m = call(&h, "power.request", params);
+        m = vm_host_call(&h, "power.request", params);
         g_assert_cmpint(m->type, ==, GL_MSG_RESPONSE);
         g_assert_cmpstr(get(m->body, "backend", NULL), ==, "kernel");
         gl_message_free(m);
