@@ -75,7 +75,7 @@ static double gl_round_trip(Bench *b) {
         gint64 t0 = g_get_monotonic_time();
         uint64_t id;
 
-        if (gl_session_request(b->s, "ping", NULL, NULL, 0, 0, 0, 10000, &id) < 0)
+        if (gl_session_request(b->s, "ping", NULL, NULL, 0, 0, vm_host_now_ms(), 10000, &id) < 0)
                 die("ping request", NULL);
         for (;;) {
                 vm_host_pump(b, 1);
