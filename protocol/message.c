@@ -11,6 +11,7 @@ static const char *const error_codes[_GL_ERROR_CODE_MAX] = {
         [GL_ERROR_TIMEOUT] = "timeout",         [GL_ERROR_INTERNAL] = "internal",
         [GL_ERROR_UNAVAILABLE] = "unavailable", [GL_ERROR_NOT_FOUND] = "not-found",
         [GL_ERROR_TOO_LARGE] = "too-large",     [GL_ERROR_ABORTED] = "aborted",
+        [GL_ERROR_NO_AGENT] = "no-agent",
 };
 
 static const char *const message_types[_GL_MSG_TYPE_MAX] = {

@@ -38,6 +38,7 @@ typedef enum GlErrorCode {
         GL_ERROR_NOT_FOUND,   /* "not-found": the named object does not exist */
         GL_ERROR_TOO_LARGE,   /* "too-large": a limit was exceeded */
         GL_ERROR_ABORTED,     /* "aborted": the peer restarted or the request was cancelled */
+        GL_ERROR_NO_AGENT,    /* "no-agent": a bridge has no agent session with that guest */
         _GL_ERROR_CODE_MAX,
         GL_ERROR_UNKNOWN = -1, /* a code this implementation does not know */
 } GlErrorCode;
