@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 
 #include "bridge.h"
@@ -59,6 +60,18 @@ static int parse_options(int argc, char **argv, Options *o) {
         return 1;
 }
 
+/* A bridge holds a socket per guest and per client: take the hard limit
+ * of open files (systemd sets a high one), as systemd's own daemons do. */
+static void raise_fd_limit(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                        gl_log(LOG_WARNING, "Cannot raise the open files limit: %m, ignoring");
+        }
+}
+
 typedef struct Loop {
         GMainLoop *loop;
         const char *reason;
@@ -99,6 +112,7 @@ static int run(int argc, char **argv) {
 
         g_set_prgname("guestlink-bridge");
         signal(SIGPIPE, SIG_IGN);
+        raise_fd_limit();
         r = parse_options(argc, argv, &o);
         if (r <= 0)
                 return r < 0 ? 2 : 0;

@@ -139,7 +139,7 @@ struct GlSession {
         uint64_t next_ping;
 
         LocalEvent *local;
-        unsigned n_local, local_head, local_cap;
+        unsigned n_local, local_head, local_cap, local_max; /* the ring grows up to local_max */
 };
 
 void session_local_push(GlSession *s, const GlSessionEvent *ev);

@@ -103,7 +103,11 @@ GlSession *gl_session_new(const GlSessionConfig *config) {
         s->incoming = calloc(s->config.max_requests_in_flight, sizeof(uint64_t));
         /* room for a timeout or abort of every request in flight, plus
          * protocol errors (which are dropped, not the others, when full) */
-        s->local_cap = s->config.max_requests_in_flight + MAX_LOCAL_EVENTS;
+        /* The local event ring starts small and grows on demand: a bridge
+         * holds a session per guest, and nearly all of them never have more
+         * than a few local events waiting. */
+        s->local_max = s->config.max_requests_in_flight + MAX_LOCAL_EVENTS;
+        s->local_cap = 16;
         s->local = calloc(s->local_cap, sizeof(LocalEvent));
         if (!s->instance || !s->caps || !s->decoder || !s->tok || !s->pending || !s->incoming || !s->local)
                 return gl_session_free(s);
@@ -222,7 +226,23 @@ const GlSessionStats *gl_session_stats(const GlSession *s) {
 
 /* ---- local events (timeouts, aborts, protocol errors) ---- */
 
+static void local_grow(GlSession *s) {
+        unsigned cap = s->local_cap * 2 < s->local_max ? s->local_cap * 2 : s->local_max;
+        LocalEvent *l = malloc(cap * sizeof(LocalEvent));
+
+        if (!l)
+                return; /* stays full: behaves as at local_max */
+        for (unsigned i = 0; i < s->n_local; i++)
+                l[i] = s->local[(s->local_head + i) % s->local_cap];
+        free(s->local);
+        s->local = l;
+        s->local_head = 0;
+        s->local_cap = cap;
+}
+
 void session_local_push(GlSession *s, const GlSessionEvent *ev) {
+        if (s->n_local == s->local_cap && s->local_cap < s->local_max)
+                local_grow(s);
         if (s->n_local == s->local_cap && ev->type == GL_SESSION_EVENT_PROTOCOL_ERROR)
                 return; /* counted in the stats; a flood of them must not crowd out answers */
         if (s->n_local == s->local_cap) {
