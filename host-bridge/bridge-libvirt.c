@@ -96,6 +96,10 @@ static void connection_changed(GlLibvirt *lv, bool connected, void *userdata) {
                connected ? "connected" : "connection lost, reconnecting");
 }
 
+static void libvirt_free(gpointer lv) {
+        gl_libvirt_free(lv);
+}
+
 void bridge_libvirt_start(GlBridge *b) {
         static const GlLibvirtCallbacks cb = {
                 .domain_started = domain_started,
@@ -103,7 +107,7 @@ void bridge_libvirt_start(GlBridge *b) {
                 .connection = connection_changed,
         };
 
-        b->libvirt = g_ptr_array_new_with_free_func((GDestroyNotify) (void (*)(void)) gl_libvirt_free);
+        b->libvirt = g_ptr_array_new_with_free_func(libvirt_free);
         for (char **u = b->config->libvirt_uris; u && *u; u++) {
                 if (!**u)
                         continue;

@@ -75,6 +75,8 @@ static void raise_fd_limit(void) {
 typedef struct Loop {
         GMainLoop *loop;
         const char *reason;
+        GlBridge *bridge;
+        const Options *options;
 } Loop;
 
 static gboolean on_term(gpointer userdata) {
@@ -85,11 +87,37 @@ static gboolean on_term(gpointer userdata) {
         return G_SOURCE_CONTINUE;
 }
 
+static GlBridgeConfig *load_config(const Options *o) {
+        g_autoptr(GlBridgeConfig) config = gl_bridge_config_new();
+        g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GError) error = NULL;
+
+        if (!gl_bridge_config_load(config, o->config_path, o->config_given, warnings, &error)) {
+                gl_log(LOG_ERR, "%s", error->message);
+                return NULL;
+        }
+        for (guint i = 0; i < warnings->len; i++)
+                gl_log(LOG_WARNING, "%s: %s", o->config_path, (char *) warnings->pdata[i]);
+        if (o->socket) {
+                g_free(config->control_socket);
+                config->control_socket = g_strdup(o->socket);
+        }
+        if (o->no_libvirt)
+                config->libvirt_enabled = false;
+        return g_steal_pointer(&config);
+}
+
 static gboolean on_hup(gpointer userdata) {
-        (void) userdata;
-        /* Guests and clients keep their sessions; only new settings would
-         * apply, which needs a restart for now (see the man page). */
-        gl_log(LOG_NOTICE, "SIGHUP: configuration reload is not supported yet; restart the bridge to apply changes");
+        Loop *l = userdata;
+        GlBridgeConfig *config;
+
+        sd_notify(0, "RELOADING=1");
+        config = load_config(l->options);
+        if (config)
+                gl_bridge_reload(l->bridge, config);
+        else
+                gl_log(LOG_ERR, "Reload failed; keeping the running configuration");
+        sd_notify(0, "READY=1");
         return G_SOURCE_CONTINUE;
 }
 
@@ -100,8 +128,7 @@ static gboolean on_watchdog(gpointer userdata) {
 }
 
 static int run(int argc, char **argv) {
-        g_autoptr(GlBridgeConfig) config = gl_bridge_config_new();
-        g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GlBridgeConfig) config = NULL;
         g_autoptr(GError) error = NULL;
         g_autoptr(GlBridge) bridge = NULL;
         g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
@@ -116,24 +143,17 @@ static int run(int argc, char **argv) {
         r = parse_options(argc, argv, &o);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
-        if (!gl_bridge_config_load(config, o.config_path, o.config_given, warnings, &error)) {
-                gl_log(LOG_ERR, "%s", error->message);
+        config = load_config(&o);
+        if (!config)
                 return 1;
-        }
-        for (guint i = 0; i < warnings->len; i++)
-                gl_log(LOG_WARNING, "%s: %s", o.config_path, (char *) warnings->pdata[i]);
-        if (o.socket) {
-                g_free(config->control_socket);
-                config->control_socket = g_strdup(o.socket);
-        }
-        if (o.no_libvirt)
-                config->libvirt_enabled = false;
 
         bridge = gl_bridge_new(g_steal_pointer(&config));
         if (!gl_bridge_start(bridge, &error)) {
                 gl_log(LOG_ERR, "Cannot start: %s", error->message);
                 return 1;
         }
+        l.bridge = bridge;
+        l.options = &o;
         g_unix_signal_add(SIGTERM, on_term, &l);
         g_unix_signal_add(SIGINT, on_term, &l);
         g_unix_signal_add(SIGHUP, on_hup, &l);

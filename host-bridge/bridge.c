@@ -36,7 +36,7 @@ static int unix_address(const char *path, struct sockaddr_un *sa, socklen_t *ret
 
 /* Opener of connect-mode guests: QEMU listens on the chardev socket. */
 static GlLink *open_static(GlGuest *g, void *data, GError **error) {
-        const GlStaticGuest *sg = data;
+        const GlStaticGuest *sg = data; /* the guest's own copy */
         struct sockaddr_un sa;
         socklen_t len;
         int fd, r;
@@ -119,7 +119,26 @@ static int listen_unix(const char *path, mode_t mode) {
         return fd;
 }
 
-static void start_static_guest(GlBridge *b, GlStaticGuest *sg) {
+static GlStaticGuest *static_guest_copy(const GlStaticGuest *sg) {
+        GlStaticGuest *c = g_new0(GlStaticGuest, 1);
+
+        c->name = g_strdup(sg->name);
+        c->uuid = g_strdup(sg->uuid);
+        c->socket = g_strdup(sg->socket);
+        c->mode = sg->mode;
+        return c;
+}
+
+static void static_guest_free(gpointer p) {
+        GlStaticGuest *sg = p;
+
+        g_free(sg->name);
+        g_free(sg->uuid);
+        g_free(sg->socket);
+        g_free(sg);
+}
+
+static void start_static_guest(GlBridge *b, const GlStaticGuest *sg) {
         GlGuest *g;
 
         if (bridge_find_guest(b, sg->name) || (sg->uuid && bridge_find_guest(b, sg->uuid))) {
@@ -127,7 +146,8 @@ static void start_static_guest(GlBridge *b, GlStaticGuest *sg) {
                 return;
         }
         if (sg->mode == GL_STATIC_CONNECT) {
-                g = bridge_add_guest(b, sg->name, sg->uuid, "static", NULL, open_static, sg, NULL);
+                g = bridge_add_guest(b, sg->name, sg->uuid, "static", NULL, open_static, static_guest_copy(sg),
+                                     static_guest_free);
                 gl_guest_start(g);
                 return;
         }
@@ -364,14 +384,108 @@ GlBridge *gl_bridge_free(GlBridge *b) {
         return NULL;
 }
 
+static const GlStaticGuest *find_static(const GlBridgeConfig *c, const char *name) {
+        for (guint i = 0; i < c->static_guests->len; i++) {
+                const GlStaticGuest *sg = c->static_guests->pdata[i];
+                if (strcmp(sg->name, name) == 0)
+                        return sg;
+        }
+        return NULL;
+}
+
+static bool static_same(const GlStaticGuest *a, const GlStaticGuest *b) {
+        return strcmp(a->socket, b->socket) == 0 && a->mode == b->mode && g_strcmp0(a->uuid, b->uuid) == 0;
+}
+
+static void remove_static_guest(GlBridge *b, const char *name) {
+        GlGuest *g = bridge_find_guest(b, name);
+
+        for (guint i = 0; i < b->listeners->len; i++)
+                if (strcmp(((BridgeListener *) b->listeners->pdata[i])->name, name) == 0) {
+                        g_ptr_array_remove_index(b->listeners, i);
+                        break;
+                }
+        if (g && strcmp(gl_guest_source(g), "static") == 0) {
+                gl_guest_stopped(g);
+                bridge_remove_guest(b, g);
+        }
+}
+
+static void start_hooks(GlBridge *b) {
+        const GlBridgeConfig *c = b->config;
+
+        b->hooks = gl_hooks_free(b->hooks);
+        if (c->hooks_directory && *c->hooks_directory)
+                b->hooks = gl_hooks_new(c->hooks_directory, c->hooks_timeout_seconds * 1000, c->hooks_max_running,
+                                        BRIDGE_EVENT_RING);
+}
+
+void gl_bridge_reload(GlBridge *b, GlBridgeConfig *new_config) {
+        g_autoptr(GlBridgeConfig) n = new_config;
+        g_autoptr(GPtrArray) guests = NULL;
+        GlBridgeConfig *c = b->config;
+        bool resubscribe;
+
+        if (strcmp(n->control_socket, c->control_socket) != 0 || n->libvirt_enabled != c->libvirt_enabled ||
+            strcmp(n->channel, c->channel) != 0 ||
+            !g_strv_equal((const char *const *) n->libvirt_uris, (const char *const *) c->libvirt_uris) ||
+            n->metrics_enabled != c->metrics_enabled || g_strcmp0(n->metrics_listen, c->metrics_listen) != 0)
+                gl_log(LOG_WARNING, "Control socket, libvirt and metrics settings change only at a restart");
+
+        /* static guests: gone, changed, new */
+        guests = bridge_sorted_guests(b);
+        for (guint i = 0; i < guests->len; i++) {
+                GlGuest *g = guests->pdata[i];
+                const GlStaticGuest *old, *now;
+                if (strcmp(gl_guest_source(g), "static") != 0)
+                        continue;
+                old = find_static(c, gl_guest_name(g));
+                now = find_static(n, gl_guest_name(g));
+                if (!now || (old && !static_same(old, now)))
+                        remove_static_guest(b, gl_guest_name(g));
+        }
+
+        /* settings the guests read from the config, in place */
+        resubscribe = n->stats_interval_seconds != c->stats_interval_seconds ||
+                      n->heartbeat_interval_seconds != c->heartbeat_interval_seconds;
+        c->stats_interval_seconds = n->stats_interval_seconds;
+        c->stats_history = n->stats_history;
+        c->heartbeat_interval_seconds = n->heartbeat_interval_seconds;
+        c->request_timeout_ms = n->request_timeout_ms;
+        c->max_clients = n->max_clients;
+        c->limits.max_memory_bytes = n->limits.max_memory_bytes;
+        c->limits.max_protocol_errors = n->limits.max_protocol_errors;
+        c->limits.penalty_ms = n->limits.penalty_ms;
+        c->prefer_local = n->prefer_local;
+        g_free(c->hooks_directory);
+        c->hooks_directory = g_steal_pointer(&n->hooks_directory);
+        c->hooks_timeout_seconds = n->hooks_timeout_seconds;
+        c->hooks_max_running = n->hooks_max_running;
+        start_hooks(b);
+        g_ptr_array_unref(c->static_guests);
+        c->static_guests = g_steal_pointer(&n->static_guests);
+        n->static_guests = g_ptr_array_new();
+
+        for (guint i = 0; i < c->static_guests->len; i++) {
+                const GlStaticGuest *sg = c->static_guests->pdata[i];
+                if (!bridge_find_guest(b, sg->name))
+                        start_static_guest(b, sg);
+        }
+        if (resubscribe) {
+                g_autoptr(GPtrArray) now = bridge_sorted_guests(b);
+                for (guint i = 0; i < now->len; i++)
+                        gl_guest_resubscribe(now->pdata[i]);
+        }
+        gl_log(LOG_INFO, "Reloaded the configuration: %u static guests, %u guests attached", c->static_guests->len,
+               g_hash_table_size(b->guests_by_name));
+}
+
 gboolean gl_bridge_start(GlBridge *b, GError **error) {
         const GlBridgeConfig *c = b->config;
 
         if (!bridge_control_start(b, error))
                 return FALSE;
-        if (c->hooks_directory && *c->hooks_directory)
-                b->hooks = gl_hooks_new(c->hooks_directory, c->hooks_timeout_seconds * 1000, c->hooks_max_running,
-                                        BRIDGE_EVENT_RING);
+        start_hooks(b);
         if (c->metrics_enabled) {
                 g_autoptr(GError) e = NULL;
                 b->metrics = gl_metrics_new(c->metrics_listen, metrics_snapshot, b, &e);

@@ -23,3 +23,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GlBridge, gl_bridge_free)
  * metrics.  Fails only for what the bridge cannot run without (the control
  * socket); everything else is logged and retried. */
 gboolean gl_bridge_start(GlBridge *b, GError **error);
+
+/* Applies a configuration loaded again (takes ownership): static guests
+ * added, removed or changed, intervals (guests are subscribed again),
+ * history, timeouts, the memory, error and penalty limits, hooks.  The
+ * control socket, libvirt and metrics settings, and the throttles and frame
+ * limits of existing guests change only at a restart (logged). */
+void gl_bridge_reload(GlBridge *b, GlBridgeConfig *config);

@@ -591,6 +591,13 @@ void gl_guest_restart(GlGuest *g, const char *kind) {
         schedule_reconnect(g, 0);
 }
 
+void gl_guest_resubscribe(GlGuest *g) {
+        if (g->state == GL_GUEST_CONNECTED || g->state == GL_GUEST_HEARTBEAT_MISSED) {
+                subscribe(g);
+                arm_heartbeat(g);
+        }
+}
+
 void gl_guest_stopped(GlGuest *g) {
         g->stopped = true;
         g->running = false;
@@ -607,12 +614,17 @@ int gl_guest_call(GlGuest *g, const char *method, json_object *params, uint64_t 
         uint64_t id;
         int r;
 
-        if (g->state != GL_GUEST_CONNECTED && g->state != GL_GUEST_HEARTBEAT_MISSED) {
+        /* A guest whose heartbeats stopped is treated as having no agent:
+         * the agent died or hangs (QEMU shows the host no EOF when the guest
+         * closes its port), and a caller should learn that at once, not
+         * after its timeout.  The next heartbeat makes it reachable again. */
+        if (g->state != GL_GUEST_CONNECTED) {
                 json_object_put(params);
                 *ret_code = GL_ERROR_NO_AGENT;
-                *ret_message = g->state == GL_GUEST_CONNECTING     ? "the guest's chardev is not connected"
-                               : g->state == GL_GUEST_INCOMPATIBLE ? "the agent speaks an incompatible protocol"
-                                                                   : "no agent is answering in the guest";
+                *ret_message = g->state == GL_GUEST_CONNECTING         ? "the guest's chardev is not connected"
+                               : g->state == GL_GUEST_INCOMPATIBLE     ? "the agent speaks an incompatible protocol"
+                               : g->state == GL_GUEST_HEARTBEAT_MISSED ? "the agent stopped sending heartbeats"
+                                                                       : "no agent is answering in the guest";
                 return -ENOTCONN;
         }
         r = gl_peer_request(g->peer, method, params, timeout_ms, &id);

@@ -77,6 +77,8 @@ void gl_guest_start(GlGuest *g);
 /* Drops the connection and makes a new one at once, if the current link
  * is of kind (NULL: any kind). */
 void gl_guest_restart(GlGuest *g, const char *kind);
+/* Subscribes again with the config's current intervals (after a reload). */
+void gl_guest_resubscribe(GlGuest *g);
 /* The guest stopped (libvirt said so): disconnect, no more reconnects. */
 void gl_guest_stopped(GlGuest *g);
 

@@ -99,6 +99,9 @@ int gl_libvirt_rescan(GlLibvirt *lv, const char *uuid);
  * virDomainOpenChannel(VIR_DOMAIN_CHANNEL_FORCE) on a non-blocking stream
  * (kind "libvirt-stream"; FORCE takes the channel over from any other stream
  * opener, whose stream then fails).  The domain must have been reported.
+ * QEMU serves one client per channel socket: a direct connect succeeds even
+ * while another client holds the channel, but is served only after it
+ * leaves, so only one component (the bridge) should use prefer_local.
  * Returns 0 and *ret_link, or a negative errno with error set.
  */
 int gl_libvirt_open_link(GlLibvirt *lv, const char *uuid, bool prefer_local, GlLink **ret_link,

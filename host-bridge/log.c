@@ -13,6 +13,9 @@ void gl_log_full(int priority, const char *guest, const char *uuid, const char *
         const char *prg = g_get_prgname() ? g_get_prgname() : "guestlink";
         va_list ap;
 
+        /* debug lines only when asked for, as glib does */
+        if (priority >= LOG_DEBUG && !g_getenv("GUESTLINK_DEBUG") && !g_getenv("G_MESSAGES_DEBUG"))
+                return;
         va_start(ap, format);
         text = g_strdup_vprintf(format, ap);
         va_end(ap);

@@ -6,6 +6,8 @@
  * is connected to the journal ($JOURNAL_STREAM), "prgname: message" lines on
  * stderr otherwise.  Entries about one guest carry GUESTLINK_GUEST and
  * GUESTLINK_GUEST_UUID so that `journalctl GUESTLINK_GUEST=web1` works.
+ * LOG_DEBUG lines are dropped unless $GUESTLINK_DEBUG or $G_MESSAGES_DEBUG
+ * is set.
  */
 #include <glib.h>
 #include <syslog.h>

@@ -134,9 +134,12 @@ static bool flush(GlPeer *p) {
 }
 
 void gl_peer_kick(GlPeer *p) {
+        /* flush() may end the link, and the owner may free us from closed() */
+        p->busy++;
         if (p->link)
                 flush(p);
-        arm_timer(p);
+        if (leave(p))
+                arm_timer(p);
 }
 
 static gboolean timer_fired(gpointer userdata) {

@@ -19,26 +19,62 @@
 #define CLIENT_BRIDGE_GRACE_MS 2000
 /* Longest piece of a peer's error message we show. */
 #define CLIENT_MESSAGE_MAX 1024
+/* Bridge mode: how often the client tries to reach a bridge that went away,
+ * and retries a resent call the new bridge cannot serve yet. */
+#define CLIENT_RETRY_MS 200
 
 struct Client {
         ClientMode mode;
-        char *target; /* socket path or domain, for messages */
+        char *target;      /* socket path or domain, for messages */
+        char *socket_path; /* bridge mode: where to reconnect */
         uint64_t timeout_ms;
         GMainContext *ctx;
         GlPeer *peer;
-        GHashTable *calls; /* request id -> ClientCall */
+        GHashTable *calls; /* request id -> ClientCall (sent on the current connection) */
+        GPtrArray *resend; /* ClientCall waiting to be sent (again) */
         GSource *signals[2];
+        GSource *retry; /* bridge mode: reconnects and resends every CLIENT_RETRY_MS */
         bool established;
+        bool reconnecting; /* bridge mode: the connection dropped, calls are outstanding */
         bool interrupted;
-        GError *fatal; /* the connection is unusable */
+        unsigned answer_sends; /* inside a ClientCallFunc: how often that request was sent */
+        char *bridge_instance; /* the instance of the bridge we last established with */
+        GError *fatal;         /* the connection is unusable */
         ClientEventFunc on_event;
         void *event_userdata;
 };
 
+/* An outstanding request.  In bridge mode it keeps what it needs to be sent
+ * again on a new connection: the bridge forgets a client's requests when its
+ * connection ends (a restart, or a dropped control connection). */
 typedef struct ClientCall {
         ClientCallFunc fn;
         void *userdata;
+        char *method;
+        json_object *params;    /* our own copy; NULL: none */
+        bool inner_timeout;     /* bridge.call: params.timeout_ms follows the deadline */
+        uint64_t timeout_ms;    /* as asked, for messages */
+        uint64_t deadline_ms;   /* gl_peer_now_ms() clock */
+        uint64_t not_before_ms; /* in c->resend: not before this time */
+        unsigned sends;
+        GError *last_error; /* the answer that made us retry (no-agent, not-found) */
 } ClientCall;
+
+/* The timeout the caller asked for, in whole seconds, for messages. */
+static uint64_t call_timeout_s(const ClientCall *call) {
+        uint64_t ms = call->inner_timeout ? call->timeout_ms - CLIENT_BRIDGE_GRACE_MS : call->timeout_ms;
+
+        return (ms + 999) / 1000;
+}
+
+static void call_free(gpointer p) {
+        ClientCall *call = p;
+
+        g_free(call->method);
+        json_object_put(call->params);
+        g_clear_error(&call->last_error);
+        g_free(call);
+}
 
 G_DEFINE_QUARK(guestlink - client - error - quark, client_error)
 G_DEFINE_QUARK(guestlink - remote - error - quark, client_remote_error)
@@ -58,16 +94,20 @@ const char *client_target(const Client *c) {
 static void fail_all_calls(Client *c, const GError *error) {
         GHashTableIter it;
         gpointer key, value;
-        g_autoptr(GPtrArray) calls = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GPtrArray) calls = g_ptr_array_new_with_free_func(call_free);
 
         /* steal first: a callback may start new calls */
         g_hash_table_iter_init(&it, c->calls);
         while (g_hash_table_iter_next(&it, &key, &value)) {
                 g_ptr_array_add(calls, value);
                 g_hash_table_iter_steal(&it);
+                g_free(key);
         }
+        while (c->resend->len > 0)
+                g_ptr_array_add(calls, g_ptr_array_steal_index(c->resend, 0));
         for (guint i = 0; i < calls->len; i++) {
                 ClientCall *call = calls->pdata[i];
+                c->answer_sends = call->sends;
                 call->fn(c, NULL, error, call->userdata);
         }
 }
@@ -81,13 +121,13 @@ static void set_fatal(Client *c, GError *error) {
         fail_all_calls(c, error);
 }
 
-static GError *remote_error_new(Client *c, const GlMessage *m) {
+static GError *remote_error_new(const ClientCall *call, const GlMessage *m) {
         const char *text = m->error_message ? m->error_message : "";
         json_object *code;
 
         if (m->local && m->code == GL_ERROR_TIMEOUT)
                 return g_error_new(CLIENT_REMOTE_ERROR, GL_ERROR_TIMEOUT, "no answer within %" PRIu64 " s",
-                                   (c->timeout_ms + 999) / 1000);
+                                   call_timeout_s(call));
         if (m->local && m->code == GL_ERROR_ABORTED)
                 return g_error_new_literal(CLIENT_REMOTE_ERROR, GL_ERROR_ABORTED,
                                            "the peer restarted before answering");
@@ -96,26 +136,143 @@ static GError *remote_error_new(Client *c, const GlMessage *m) {
         return g_error_new_literal(CLIENT_REMOTE_ERROR, m->code, text);
 }
 
-static void answer(Client *c, const GlMessage *m) {
-        ClientCall *call = g_hash_table_lookup(c->calls, &m->id);
-        ClientCallFunc fn;
-        void *userdata;
+/* Hands the outcome of a call to its owner and frees the call. */
+static void call_complete(Client *c, ClientCall *call, json_object *result, const GError *error) {
+        c->answer_sends = call->sends;
+        call->fn(c, result, error, call->userdata);
+        c->answer_sends = 0;
+        call_free(call);
+}
 
-        if (!call)
+static gboolean retry_tick(gpointer userdata);
+
+/* Makes sure the retry timer runs (bridge mode, something to retry). */
+static void retry_arm(Client *c) {
+        if (c->retry)
                 return;
-        fn = call->fn;
-        userdata = call->userdata;
-        g_hash_table_remove(c->calls, &m->id);
+        c->retry = g_timeout_source_new(CLIENT_RETRY_MS);
+        g_source_set_callback(c->retry, retry_tick, c, NULL);
+        g_source_attach(c->retry, c->ctx);
+}
+
+static void retry_disarm(Client *c) {
+        if (!c->retry)
+                return;
+        g_source_destroy(c->retry);
+        g_clear_pointer(&c->retry, g_source_unref);
+}
+
+/* Queues a call to be sent (again) once a session is established. */
+static void call_defer(Client *c, ClientCall *call, uint64_t not_before_ms) {
+        call->not_before_ms = not_before_ms;
+        g_ptr_array_add(c->resend, call);
+        retry_arm(c);
+}
+
+/* Sends a call on the current connection with what is left of its
+ * deadline (a copy of its params: the call keeps them for a resend).
+ * Returns 0 (the call is then in c->calls), -ETIMEDOUT or -errno. */
+static int call_send_now(Client *c, ClientCall *call) {
+        uint64_t now = gl_peer_now_ms(), left, id;
+        json_object *params = NULL;
+        int r;
+
+        if (now >= call->deadline_ms)
+                return -ETIMEDOUT;
+        left = call->deadline_ms - now;
+        if (call->params && json_object_deep_copy(call->params, &params, NULL) < 0)
+                return -ENOMEM;
+        if (call->inner_timeout) {
+                /* the bridge's answer should come before our own timeout */
+                uint64_t inner = left > CLIENT_BRIDGE_GRACE_MS ? left - CLIENT_BRIDGE_GRACE_MS : MAX(left / 2, 1);
+
+                json_object_object_add(params, "timeout_ms", json_object_new_int64((int64_t) MIN(inner, 600000)));
+        }
+        r = gl_peer_request(c->peer, call->method, params, left, &id);
+        if (r < 0)
+                return r;
+        call->sends++;
+        g_hash_table_insert(c->calls, g_memdup2(&id, sizeof(id)), call);
+        return 0;
+}
+
+/* As call_send_now(), but completes the call when it cannot be sent: with
+ * the error that made us retry it, or a timeout. */
+static void call_send(Client *c, ClientCall *call) {
+        g_autoptr(GError) e = NULL;
+        int r = call_send_now(c, call);
+
+        if (r == 0)
+                return;
+        if (r == -ETIMEDOUT && call->last_error)
+                e = g_error_copy(call->last_error);
+        else if (r == -ETIMEDOUT)
+                e = g_error_new(CLIENT_REMOTE_ERROR, GL_ERROR_TIMEOUT, "no answer within %" PRIu64 " s",
+                                call_timeout_s(call));
+        else
+                e = g_error_new(CLIENT_ERROR, CLIENT_ERROR_UNEXPECTED, "cannot send the %s request: %s", call->method,
+                                g_strerror(-r));
+        call_complete(c, call, NULL, e);
+}
+
+/* Sends the deferred calls that are due, when a session is established. */
+static void resend_due(Client *c) {
+        g_autoptr(GPtrArray) due = g_ptr_array_new();
+        uint64_t now = gl_peer_now_ms();
+
+        if (!c->established || c->fatal)
+                return;
+        for (guint i = 0; i < c->resend->len;) {
+                ClientCall *call = c->resend->pdata[i];
+
+                if (call->not_before_ms <= now || call->deadline_ms <= now)
+                        g_ptr_array_add(due, g_ptr_array_steal_index(c->resend, i));
+                else
+                        i++;
+        }
+        for (guint i = 0; i < due->len; i++)
+                call_send(c, due->pdata[i]);
+}
+
+/* Whether the bridge may serve a resent call a little later: a bridge
+ * that just started has not reached its guests yet (no-agent), nor found
+ * its libvirt domains (not-found). */
+static bool retry_later(const ClientCall *call, const GlMessage *m) {
+        return call->sends > 1 && !m->local && (m->code == GL_ERROR_NO_AGENT || m->code == GL_ERROR_NOT_FOUND) &&
+               gl_peer_now_ms() + CLIENT_RETRY_MS < call->deadline_ms;
+}
+
+static void answer(Client *c, const GlMessage *m) {
+        ClientCall *call = NULL;
+        gpointer key = NULL;
+
+        if (!g_hash_table_steal_extended(c->calls, &m->id, &key, (gpointer *) &call))
+                return;
+        g_free(key);
+        if (c->mode == CLIENT_MODE_BRIDGE && m->type == GL_MSG_ERROR) {
+                /* a request the old bridge took is void: ask the new one */
+                if (m->local && m->code == GL_ERROR_ABORTED) {
+                        g_debug("%s: the bridge restarted before answering; sending %s again", c->target, call->method);
+                        call_defer(c, call, 0);
+                        return;
+                }
+                if (retry_later(call, m)) {
+                        g_clear_error(&call->last_error);
+                        call->last_error = remote_error_new(call, m);
+                        call_defer(c, call, gl_peer_now_ms() + CLIENT_RETRY_MS);
+                        return;
+                }
+        }
         if (m->type == GL_MSG_RESPONSE) {
                 g_autoptr(json_object) empty = NULL;
                 json_object *result = m->body;
 
                 if (!result)
                         result = empty = json_object_new_object();
-                fn(c, result, NULL, userdata);
+                call_complete(c, call, result, NULL);
         } else {
-                g_autoptr(GError) error = remote_error_new(c, m);
-                fn(c, NULL, error, userdata);
+                g_autoptr(GError) error = remote_error_new(call, m);
+                call_complete(c, call, NULL, error);
         }
 }
 
@@ -138,6 +295,22 @@ static void check_peer_role(Client *c) {
         }
 }
 
+static void established(Client *c) {
+        const GlHello *h = gl_session_peer(gl_peer_session(c->peer));
+
+        c->established = true;
+        check_peer_role(c);
+        if (c->mode != CLIENT_MODE_BRIDGE || c->fatal)
+                return;
+        if (c->reconnecting && h && h->instance)
+                g_debug("%s: reconnected to the bridge (%s instance)", c->target,
+                        g_strcmp0(c->bridge_instance, h->instance) == 0 ? "same" : "a new");
+        g_free(c->bridge_instance);
+        c->bridge_instance = g_strdup(h ? h->instance : NULL);
+        c->reconnecting = false;
+        resend_due(c);
+}
+
 static void peer_event(GlPeer *peer, GlSessionEvent *ev, void *userdata) {
         Client *c = userdata;
         GlMessage *m = ev->message;
@@ -145,8 +318,7 @@ static void peer_event(GlPeer *peer, GlSessionEvent *ev, void *userdata) {
         (void) peer;
         switch (ev->type) {
         case GL_SESSION_EVENT_ESTABLISHED:
-                c->established = true;
-                check_peer_role(c);
+                established(c);
                 break;
         case GL_SESSION_EVENT_INCOMPATIBLE:
                 set_fatal(c, g_error_new(CLIENT_ERROR,
@@ -170,10 +342,59 @@ static void peer_event(GlPeer *peer, GlSessionEvent *ev, void *userdata) {
         gl_message_free(m);
 }
 
+static void peer_closed(GlPeer *peer, int error, void *userdata);
+
+static int peer_create(Client *c) {
+        static const char *const no_capabilities[] = { NULL };
+        g_autofree char *instance = gl_peer_new_instance();
+        GlSessionConfig config = {
+                .role = "client",
+                .software = "guestlink " GL_VERSION,
+                .instance = instance,
+                .capabilities = no_capabilities,
+        };
+        const GlPeerCallbacks callbacks = { .event = peer_event, .closed = peer_closed };
+
+        c->peer = gl_peer_new(&config, &callbacks, c);
+        return c->peer ? 0 : -ENOMEM;
+}
+
+static bool has_outstanding_calls(const Client *c) {
+        return g_hash_table_size(c->calls) > 0 || c->resend->len > 0;
+}
+
+/* Bridge mode, the control connection ended with calls outstanding: the
+ * bridge forgot them with the connection (its sessions with clients do not
+ * outlive their connections), so they go back to the resend queue, to be
+ * sent on a new connection with a new session. */
+static void start_reconnecting(Client *c) {
+        GHashTableIter it;
+        gpointer key, value;
+
+        g_hash_table_iter_init(&it, c->calls);
+        while (g_hash_table_iter_next(&it, &key, &value)) {
+                g_ptr_array_add(c->resend, value);
+                g_hash_table_iter_steal(&it);
+                g_free(key);
+        }
+        for (guint i = 0; i < c->resend->len; i++)
+                ((ClientCall *) c->resend->pdata[i])->not_before_ms = 0;
+        /* the detached peer is replaced from retry_tick(), not from inside
+         * its own callback */
+        c->established = false;
+        c->reconnecting = true;
+        g_debug("%s: the connection to the bridge was lost; reconnecting every %d ms", c->target, CLIENT_RETRY_MS);
+        retry_arm(c);
+}
+
 static void peer_closed(GlPeer *peer, int error, void *userdata) {
         Client *c = userdata;
 
         (void) peer;
+        if (c->mode == CLIENT_MODE_BRIDGE && !c->interrupted && !c->fatal && has_outstanding_calls(c)) {
+                start_reconnecting(c);
+                return;
+        }
         if (error < 0)
                 set_fatal(c, g_error_new(CLIENT_ERROR, CLIENT_ERROR_CLOSED, "%s: connection lost: %s", c->target,
                                          g_strerror(-error)));
@@ -181,7 +402,6 @@ static void peer_closed(GlPeer *peer, int error, void *userdata) {
                 set_fatal(c, g_error_new(CLIENT_ERROR, CLIENT_ERROR_CLOSED, "%s: the peer closed the connection",
                                          c->target));
 }
-
 static gboolean on_signal(gpointer userdata) {
         Client *c = userdata;
 
@@ -233,24 +453,71 @@ static int open_link(Client *c, const ClientOptions *o, GlLink **ret_link, GErro
         return client_libvirt_open_link(o->uri, o->domain, ret_link, error);
 }
 
+/* Bridge mode, while reconnecting: one attempt to reach the control
+ * socket again, and the end of calls whose deadline passed meanwhile. */
+static gboolean retry_tick(gpointer userdata) {
+        Client *c = userdata;
+        uint64_t now = gl_peer_now_ms();
+
+        if (c->reconnecting && (!c->peer || !gl_peer_attached(c->peer))) {
+                g_autoptr(GError) e = NULL;
+                GlLink *link = NULL;
+
+                if (connect_unix(c->socket_path, &link, &e) == 0) {
+                        /* a new session: the bridge keeps none across connections */
+                        c->peer = gl_peer_free(c->peer);
+                        if (peer_create(c) < 0) {
+                                gl_link_free(link);
+                                set_fatal(c,
+                                          g_error_new_literal(CLIENT_ERROR, CLIENT_ERROR_UNEXPECTED, "out of memory"));
+                        } else
+                                gl_peer_attach(c->peer, link); /* the handshake follows */
+                } else
+                        g_debug("%s, retrying", e->message);
+        }
+        if (!c->established && !c->fatal) {
+                for (guint i = 0; i < c->resend->len;) {
+                        ClientCall *call = c->resend->pdata[i];
+                        g_autoptr(GError) e = NULL;
+
+                        if (call->deadline_ms > now) {
+                                i++;
+                                continue;
+                        }
+                        g_ptr_array_steal_index(c->resend, i);
+                        e = g_error_new(CLIENT_ERROR, CLIENT_ERROR_CLOSED,
+                                        "%s: the connection to the bridge was lost and could not be established "
+                                        "again within %" PRIu64 " s",
+                                        c->target, call_timeout_s(call));
+                        call_complete(c, call, NULL, e);
+                }
+        }
+        resend_due(c);
+        if (c->reconnecting && !has_outstanding_calls(c) && !c->fatal) {
+                /* nobody waits for the bridge any more */
+                c->reconnecting = false;
+                c->peer = gl_peer_free(c->peer);
+                set_fatal(c, g_error_new(CLIENT_ERROR, CLIENT_ERROR_CLOSED, "%s: the connection to the bridge was lost",
+                                         c->target));
+        }
+        if (c->fatal || (!c->reconnecting && c->resend->len == 0)) {
+                g_clear_pointer(&c->retry, g_source_unref);
+                return G_SOURCE_REMOVE;
+        }
+        return G_SOURCE_CONTINUE;
+}
+
 int client_open(const ClientOptions *o, Client **ret_client, GError **error) {
-        static const char *const no_capabilities[] = { NULL };
         g_autoptr(Client) c = g_new0(Client, 1);
-        g_autofree char *instance = gl_peer_new_instance();
-        GlSessionConfig config = {
-                .role = "client",
-                .software = "guestlink " GL_VERSION,
-                .instance = instance,
-                .capabilities = no_capabilities,
-        };
-        const GlPeerCallbacks callbacks = { .event = peer_event, .closed = peer_closed };
         GlLink *link = NULL;
         int r;
 
         c->mode = o->mode;
         c->timeout_ms = o->timeout_ms;
         c->target = g_strdup(o->mode == CLIENT_MODE_LIBVIRT ? o->domain : o->socket_path);
-        c->calls = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+        c->socket_path = g_strdup(o->socket_path);
+        c->calls = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, call_free);
+        c->resend = g_ptr_array_new_with_free_func(call_free);
         /* libvirt runs its events (and streams) on the global default
          * context (libvirt-glib); everything else gets a private one. */
         c->ctx = o->mode == CLIENT_MODE_LIBVIRT ? g_main_context_ref(g_main_context_default()) : g_main_context_new();
@@ -261,8 +528,7 @@ int client_open(const ClientOptions *o, Client **ret_client, GError **error) {
                 g_source_attach(c->signals[i], c->ctx);
         }
 
-        c->peer = gl_peer_new(&config, &callbacks, c);
-        if (!c->peer) {
+        if (peer_create(c) < 0) {
                 g_set_error_literal(error, CLIENT_ERROR, CLIENT_ERROR_UNEXPECTED, "out of memory");
                 return -ENOMEM;
         }
@@ -295,6 +561,7 @@ Client *client_free(Client *c) {
         if (!c)
                 return NULL;
         c->peer = gl_peer_free(c->peer);
+        retry_disarm(c);
         for (size_t i = 0; i < G_N_ELEMENTS(c->signals); i++) {
                 if (c->signals[i]) {
                         g_source_destroy(c->signals[i]);
@@ -303,19 +570,23 @@ Client *client_free(Client *c) {
         }
         if (c->calls)
                 g_hash_table_destroy(c->calls);
+        if (c->resend)
+                g_ptr_array_unref(c->resend);
         if (c->ctx) {
                 g_main_context_pop_thread_default(c->ctx);
                 g_main_context_unref(c->ctx);
         }
         g_clear_error(&c->fatal);
+        g_free(c->bridge_instance);
+        g_free(c->socket_path);
         g_free(c->target);
         g_free(c);
         return NULL;
 }
 
 json_object *client_peer_agent(Client *c) {
-        GlSession *s = gl_peer_session(c->peer);
-        const GlHello *h = gl_session_peer(s);
+        GlSession *s = c->peer ? gl_peer_session(c->peer) : NULL;
+        const GlHello *h = s ? gl_session_peer(s) : NULL;
         json_object *o = json_object_new_object();
         json_object *caps = json_object_new_array();
 
@@ -333,7 +604,7 @@ json_object *client_peer_agent(Client *c) {
 }
 
 bool client_peer_has_capability(Client *c, const char *capability) {
-        return gl_session_peer_has_capability(gl_peer_session(c->peer), capability);
+        return c->peer && gl_session_peer_has_capability(gl_peer_session(c->peer), capability);
 }
 
 void client_set_event_handler(Client *c, ClientEventFunc fn, void *userdata) {
@@ -341,10 +612,10 @@ void client_set_event_handler(Client *c, ClientEventFunc fn, void *userdata) {
         c->event_userdata = userdata;
 }
 
-static int request_start(Client *c, const char *method, json_object *params, uint64_t timeout_ms, ClientCallFunc fn,
-                         void *userdata, uint64_t *ret_id, GError **error) {
+/* Takes ownership of params (also on failure). */
+static int request_start(Client *c, const char *method, json_object *params, uint64_t timeout_ms, bool inner_timeout,
+                         ClientCallFunc fn, void *userdata, GError **error) {
         ClientCall *call;
-        uint64_t id;
         int r;
 
         if (c->fatal) {
@@ -352,55 +623,66 @@ static int request_start(Client *c, const char *method, json_object *params, uin
                 g_propagate_error(error, g_error_copy(c->fatal));
                 return -ENOTCONN;
         }
-        r = gl_peer_request(c->peer, method, params, timeout_ms ? timeout_ms : c->timeout_ms, &id);
-        if (r < 0) {
-                g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_UNEXPECTED, "cannot send the %s request: %s", method,
-                            g_strerror(-r));
-                return r;
-        }
         call = g_new0(ClientCall, 1);
         call->fn = fn;
         call->userdata = userdata;
-        g_hash_table_insert(c->calls, g_memdup2(&id, sizeof(id)), call);
-        if (ret_id)
-                *ret_id = id;
+        call->method = g_strdup(method);
+        call->params = params;
+        call->inner_timeout = inner_timeout;
+        call->timeout_ms = timeout_ms ? timeout_ms : c->timeout_ms;
+        call->deadline_ms = gl_peer_now_ms() + call->timeout_ms;
+        if (c->reconnecting) { /* sent once the new connection is established */
+                call_defer(c, call, 0);
+                return 0;
+        }
+        r = call_send_now(c, call);
+        if (r < 0) {
+                g_set_error(error, CLIENT_ERROR, CLIENT_ERROR_UNEXPECTED, "cannot send the %s request: %s", method,
+                            g_strerror(-r));
+                call_free(call);
+                return r;
+        }
         return 0;
 }
 
-static json_object *bridge_call_params(const char *guest, const char *method, json_object *params,
-                                       uint64_t timeout_ms) {
+static json_object *bridge_call_params(const char *guest, const char *method, json_object *params) {
         json_object *p = json_object_new_object();
 
         json_object_object_add(p, "guest", json_object_new_string(guest ? guest : ""));
         json_object_object_add(p, "method", json_object_new_string(method));
         if (params)
                 json_object_object_add(p, "params", params);
-        json_object_object_add(p, "timeout_ms", json_object_new_int64((int64_t) timeout_ms));
         return p;
 }
 
 static int call_start(Client *c, const char *guest, const char *method, json_object *params, uint64_t timeout_ms,
-                      ClientCallFunc fn, void *userdata, uint64_t *ret_id, GError **error) {
+                      ClientCallFunc fn, void *userdata, GError **error) {
         if (!timeout_ms)
                 timeout_ms = c->timeout_ms;
         if (c->mode != CLIENT_MODE_BRIDGE)
-                return request_start(c, method, params, timeout_ms, fn, userdata, ret_id, error);
-        return request_start(c, "bridge.call", bridge_call_params(guest, method, params, timeout_ms),
-                             timeout_ms + CLIENT_BRIDGE_GRACE_MS, fn, userdata, ret_id, error);
+                return request_start(c, method, params, timeout_ms, false, fn, userdata, error);
+        /* call_send() sets params.timeout_ms: the agent's deadline, CLIENT_BRIDGE_GRACE_MS before ours */
+        return request_start(c, "bridge.call", bridge_call_params(guest, method, params),
+                             timeout_ms + CLIENT_BRIDGE_GRACE_MS, true, fn, userdata, error);
 }
 
 int client_call_async(Client *c, const char *guest, const char *method, json_object *params, uint64_t timeout_ms,
                       ClientCallFunc fn, void *userdata) {
-        return call_start(c, guest, method, params, timeout_ms, fn, userdata, NULL, NULL);
+        return call_start(c, guest, method, params, timeout_ms, fn, userdata, NULL);
 }
 
 int client_request_async(Client *c, const char *method, json_object *params, uint64_t timeout_ms, ClientCallFunc fn,
                          void *userdata) {
-        return request_start(c, method, params, timeout_ms, fn, userdata, NULL, NULL);
+        return request_start(c, method, params, timeout_ms, false, fn, userdata, NULL);
+}
+
+unsigned client_answer_sends(const Client *c) {
+        return c->answer_sends;
 }
 
 typedef struct SyncCall {
         bool done;
+        unsigned sends;
         json_object *result;
         GError *error;
 } SyncCall;
@@ -408,21 +690,40 @@ typedef struct SyncCall {
 static void sync_done(Client *c, json_object *result, const GError *error, void *userdata) {
         SyncCall *s = userdata;
 
-        (void) c;
         s->done = true;
+        s->sends = client_answer_sends(c);
         if (result)
                 s->result = json_object_get(result);
         else
                 s->error = g_error_copy(error);
 }
 
-static int sync_finish(Client *c, SyncCall *s, uint64_t id, json_object **ret_result, GError **error) {
+/* Drops the outstanding calls that would report to userdata. */
+static void calls_forget(Client *c, void *userdata) {
+        GHashTableIter it;
+        gpointer value;
+
+        g_hash_table_iter_init(&it, c->calls);
+        while (g_hash_table_iter_next(&it, NULL, &value))
+                if (((ClientCall *) value)->userdata == userdata)
+                        g_hash_table_iter_remove(&it);
+        for (guint i = 0; i < c->resend->len;) {
+                if (((ClientCall *) c->resend->pdata[i])->userdata == userdata)
+                        g_ptr_array_remove_index(c->resend, i);
+                else
+                        i++;
+        }
+}
+
+static int sync_finish(Client *c, SyncCall *s, json_object **ret_result, unsigned *ret_sends, GError **error) {
         int r = client_wait(c, &s->done, UINT64_MAX, error);
 
         if (r < 0) {
-                g_hash_table_remove(c->calls, &id);
+                calls_forget(c, s);
                 return r;
         }
+        if (ret_sends)
+                *ret_sends = s->sends;
         if (s->error) {
                 g_propagate_error(error, s->error);
                 return -EREMOTEIO;
@@ -431,28 +732,31 @@ static int sync_finish(Client *c, SyncCall *s, uint64_t id, json_object **ret_re
         return 0;
 }
 
-int client_call(Client *c, const char *guest, const char *method, json_object *params, uint64_t timeout_ms,
-                json_object **ret_result, GError **error) {
+int client_call_full(Client *c, const char *guest, const char *method, json_object *params, uint64_t timeout_ms,
+                     json_object **ret_result, unsigned *ret_sends, GError **error) {
         SyncCall s = { 0 };
-        uint64_t id;
         int r;
 
-        r = call_start(c, guest, method, params, timeout_ms, sync_done, &s, &id, error);
+        r = call_start(c, guest, method, params, timeout_ms, sync_done, &s, error);
         if (r < 0)
                 return r;
-        return sync_finish(c, &s, id, ret_result, error);
+        return sync_finish(c, &s, ret_result, ret_sends, error);
+}
+
+int client_call(Client *c, const char *guest, const char *method, json_object *params, uint64_t timeout_ms,
+                json_object **ret_result, GError **error) {
+        return client_call_full(c, guest, method, params, timeout_ms, ret_result, NULL, error);
 }
 
 int client_bridge_call(Client *c, const char *method, json_object *params, uint64_t timeout_ms,
                        json_object **ret_result, GError **error) {
         SyncCall s = { 0 };
-        uint64_t id;
         int r;
 
-        r = request_start(c, method, params, timeout_ms, sync_done, &s, &id, error);
+        r = request_start(c, method, params, timeout_ms, false, sync_done, &s, error);
         if (r < 0)
                 return r;
-        return sync_finish(c, &s, id, ret_result, error);
+        return sync_finish(c, &s, ret_result, NULL, error);
 }
 
 static json_object *direct_guest(Client *c) {

@@ -87,6 +87,24 @@ bool client_guest_is_default(const char *guest);
 
 void client_set_event_handler(Client *c, ClientEventFunc fn, void *userdata);
 
+/*
+ * Bridge restarts.  In bridge mode a call survives the loss of the control
+ * connection: the bridge forgets a client's requests with its connection,
+ * so the client reconnects (every 200 ms until the call's deadline) and
+ * sends every outstanding request again once a new session is established,
+ * also when that session is with a new bridge instance (a local "aborted"
+ * from the old one is never reported).  A resent call that the new bridge
+ * answers "no-agent" or "not-found" (it has not reached its guests yet) is
+ * tried again every 200 ms until its deadline, and then reports that
+ * answer.  A call whose deadline passes while no bridge can be reached
+ * fails with CLIENT_ERROR_CLOSED.  Agent methods are safe to ask twice
+ * (power.request: see client_call_full()).
+ */
+
+/* Inside a ClientCallFunc: how often the answered request was sent (0
+ * elsewhere). */
+unsigned client_answer_sends(const Client *c);
+
 /* Asynchronous: calls an agent method (through `bridge.call` in bridge
  * mode).  timeout_ms 0: the default.  Takes ownership of params (may be
  * NULL), also on failure.  The callback runs from client_wait*(). */
@@ -101,6 +119,12 @@ int client_request_async(Client *c, const char *method, json_object *params, uin
  * *error set. */
 int client_call(Client *c, const char *guest, const char *method, json_object *params, uint64_t timeout_ms,
                 json_object **ret_result, GError **error) G_GNUC_WARN_UNUSED_RESULT;
+/* As client_call(); *ret_sends (may be NULL; set on success and on a remote
+ * error) tells how often the request was sent: more than once when the
+ * bridge's connection was lost while it was outstanding, so its first copy
+ * may have reached the agent. */
+int client_call_full(Client *c, const char *guest, const char *method, json_object *params, uint64_t timeout_ms,
+                     json_object **ret_result, unsigned *ret_sends, GError **error) G_GNUC_WARN_UNUSED_RESULT;
 int client_bridge_call(Client *c, const char *method, json_object *params, uint64_t timeout_ms,
                        json_object **ret_result, GError **error) G_GNUC_WARN_UNUSED_RESULT;
 

@@ -207,6 +207,26 @@ static void print_result(json_object *result, const char *label, const char *act
         fflush(stdout);
 }
 
+/* A resent request answered "busy": accepted before the bridge restarted. */
+static void print_resent_busy(const Cli *cli, const char *label, const char *action, const GError *error) {
+        g_autofree char *agent = output_text(error->message);
+
+        if (cli->json) {
+                g_autoptr(json_object) o = json_object_new_object();
+
+                json_object_object_add(o, "action", json_object_new_string(action));
+                json_object_object_add(o, "accepted_before_resend", json_object_new_boolean(true));
+                json_object_object_add(o, "agent_answer", json_object_new_string("busy"));
+                json_object_object_add(o, "agent_message", json_object_new_string(error->message));
+                output_json(o, true);
+                return;
+        }
+        printf("%s: %s accepted (the bridge restarted before its answer arrived; sent again, the agent "
+               "answered busy: an operation is already under way%s%s)\n",
+               label, action, *agent ? ": " : "", agent);
+        fflush(stdout);
+}
+
 int verb_power(Cli *cli, int argc, char **argv) {
         static const VerbOption options[] = {
                 { "delay", 1, OPT_DELAY },
@@ -223,6 +243,7 @@ int verb_power(Cli *cli, int argc, char **argv) {
         json_object *params;
         const char *guest, *action;
         uint64_t start_ms;
+        unsigned sends = 0;
         bool ok;
         int r;
 
@@ -269,9 +290,17 @@ int verb_power(Cli *cli, int argc, char **argv) {
                 json_object_object_add(params, "delay_seconds", json_object_new_int64(o.delay));
         if (o.message)
                 json_object_object_add(params, "message", json_object_new_string(o.message));
-        if (client_call(c, guest, "power.request", params, cli->timeout_ms, &result, &error) < 0)
+        r = client_call_full(c, guest, "power.request", params, cli->timeout_ms, &result, &sends, &error);
+        if (r < 0 && sends > 1 && g_error_matches(error, CLIENT_REMOTE_ERROR, GL_ERROR_BUSY)) {
+                /* The bridge restarted while the request was outstanding and
+                 * we sent it again: "busy" says an operation is already under
+                 * way, which is this request's first copy unless someone else
+                 * started one in the same moment.  Its answer (the operation
+                 * id) was lost with the old bridge. */
+                print_resent_busy(cli, label, action, error);
+        } else if (r < 0)
                 return cli_fail_error(label, error);
-        if (cli->json)
+        else if (cli->json)
                 output_json(result, true);
         else
                 print_result(result, label, action);

@@ -8,10 +8,25 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
+
+static void die_with_parent(gpointer userdata) {
+        (void) userdata;
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/* Children that die with the test: a failed test must not leave a stopped
+ * agent holding meson's pipes, or a bridge serving nobody. */
+static GSubprocessLauncher *launcher_new(GSubprocessFlags flags) {
+        GSubprocessLauncher *l = g_subprocess_launcher_new(flags);
+
+        g_subprocess_launcher_set_child_setup(l, die_with_parent, NULL, NULL);
+        return l;
+}
 
 static void message_free(gpointer m) {
         gl_message_free(m);
@@ -180,9 +195,13 @@ HarnessGuest *harness_add_guest(Harness *h, const char *name, HarnessGuestKind k
                 g_assert_cmpint(tcgetattr(g->master, &tio), ==, 0);
                 cfmakeraw(&tio);
                 g_assert_cmpint(tcsetattr(g->master, TCSANOW, &tio), ==, 0);
-                g->agent = g_subprocess_new(G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error, binary("GL_AGENT_BINARY"),
-                                            "--config", g->agent_conf, "--transport", "tty", "--device",
-                                            ptsname(g->master), NULL);
+                {
+                        g_autoptr(GSubprocessLauncher)
+                                l = launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+                        g->agent = g_subprocess_launcher_spawn(l, &error, binary("GL_AGENT_BINARY"), "--config",
+                                                               g->agent_conf, "--transport", "tty", "--device",
+                                                               ptsname(g->master), NULL);
+                }
                 g_assert_no_error(error);
                 g->pty_source = g_unix_fd_source_new(g->master, G_IO_IN);
                 g_source_set_callback(g->pty_source, G_SOURCE_FUNC(pty_readable), g, NULL);
@@ -243,12 +262,9 @@ void harness_guest_drop_connection(HarnessGuest *g) {
 
 /* ---- the bridge ---- */
 
-void harness_start_bridge(Harness *h) {
+static void write_config(Harness *h) {
         g_autoptr(GString) conf = g_string_new("");
-        g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
-        g_autofree char *log = g_build_filename(h->dir, "bridge.log", NULL);
         g_autofree char *hooks = g_build_filename(h->dir, "no-hooks", NULL);
-        g_autoptr(GError) error = NULL;
 
         g_string_append_printf(conf,
                                "[bridge]\ncontrol_socket=%s\ncontrol_group=\n[libvirt]\nenabled=false\n"
@@ -259,9 +275,23 @@ void harness_start_bridge(Harness *h) {
         g_string_append(conf, h->extra_conf);
         for (guint i = 0; i < h->guests->len; i++) {
                 HarnessGuest *g = h->guests->pdata[i];
-                g_string_append_printf(conf, "[guest %s]\nsocket=%s\nmode=connect\n", g->name, g->socket);
+                if (!g->not_in_config)
+                        g_string_append_printf(conf, "[guest %s]\nsocket=%s\nmode=connect\n", g->name, g->socket);
         }
         g_assert_true(g_file_set_contents(h->conf, conf->str, -1, NULL));
+}
+
+void harness_reload_bridge(Harness *h) {
+        write_config(h);
+        g_subprocess_send_signal(h->bridge, SIGHUP);
+}
+
+void harness_start_bridge(Harness *h) {
+        g_autoptr(GSubprocessLauncher) l = launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+        g_autofree char *log = g_build_filename(h->dir, "bridge.log", NULL);
+        g_autoptr(GError) error = NULL;
+
+        write_config(h);
         g_subprocess_launcher_set_stderr_file_path(l, log);
         g_subprocess_launcher_unsetenv(l, "JOURNAL_STREAM");
         h->bridge = g_subprocess_launcher_spawn(l, &error, binary("GL_BRIDGE_BINARY"), "--config", h->conf, NULL);
@@ -437,4 +467,30 @@ void harness_free(Harness *h) {
         g_free(h->conf);
         g_free(h->extra_conf);
         g_free(h);
+}
+
+/* ---- observing the bridge ---- */
+
+pid_t harness_bridge_pid(Harness *h) {
+        const char *id = h->bridge ? g_subprocess_get_identifier(h->bridge) : NULL;
+
+        return id ? (pid_t) g_ascii_strtoll(id, NULL, 10) : 0;
+}
+
+int64_t harness_bridge_smaps_kib(Harness *h, const char *field) {
+        g_autofree char *path = g_strdup_printf("/proc/%d/smaps_rollup", (int) harness_bridge_pid(h));
+        g_autofree char *text = NULL;
+        g_autofree char *key = g_strdup_printf("\n%s:", field);
+        const char *p;
+
+        if (!g_file_get_contents(path, &text, NULL, NULL))
+                return -1;
+        p = strstr(text, key);
+        if (!p)
+                return -1;
+        return g_ascii_strtoll(p + strlen(key), NULL, 10);
+}
+
+GlMessage *harness_take_answer(Harness *h, uint64_t id) {
+        return take_answer(h, id);
 }

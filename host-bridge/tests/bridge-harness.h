@@ -10,6 +10,7 @@
  * session pretending to be an agent.
  */
 #include <gio/gio.h>
+#include <sys/types.h>
 
 #include "peer.h"
 
@@ -34,6 +35,7 @@ typedef struct HarnessGuest {
         GlPeer *fake;      /* HARNESS_FAKE */
         GPtrArray *fake_messages;
         uint64_t connects;
+        bool not_in_config; /* left out of bridge.conf (for reload tests) */
 } HarnessGuest;
 
 typedef struct Harness {
@@ -51,6 +53,8 @@ void harness_free(Harness *h);
 HarnessGuest *harness_add_guest(Harness *h, const char *name, HarnessGuestKind kind, const char *agent_conf);
 void harness_start_bridge(Harness *h);
 void harness_stop_bridge(Harness *h, int sig);
+/* Writes bridge.conf again from the guests and sends SIGHUP. */
+void harness_reload_bridge(Harness *h);
 void harness_connect_client(Harness *h);
 void harness_run(Harness *h, int ms);
 /* Runs until cond(h, data) is true or fails the test after timeout_ms. */
@@ -72,3 +76,10 @@ void harness_guest_write(HarnessGuest *g, const void *data, size_t len);
 void harness_guest_drop_connection(HarnessGuest *g);
 /* The bridge's standard error so far. */
 char *harness_bridge_log(Harness *h);
+
+/* The bridge's pid (0 when it is not running). */
+pid_t harness_bridge_pid(Harness *h);
+/* A field of /proc/PID/smaps_rollup of the bridge, in KiB ("Rss", "Anonymous"); -1 if unreadable. */
+int64_t harness_bridge_smaps_kib(Harness *h, const char *field);
+/* Takes the answer to the client's request id out of client_messages, or NULL. */
+GlMessage *harness_take_answer(Harness *h, uint64_t id);

@@ -225,11 +225,40 @@ static void test_reconnect_mid_request(void) {
         harness_free(h);
 }
 
+/* SIGHUP: a new static guest is attached, a removed one detached, the
+ * others keep their sessions. */
+static void test_reload(void) {
+        Harness *h = harness_new(NULL);
+        HarnessGuest *a = harness_add_guest(h, "a", HARNESS_AGENT, NULL);
+        HarnessGuest *b = harness_add_guest(h, "b", HARNESS_AGENT, NULL);
+        HarnessGuest *keep = harness_add_guest(h, "keep", HARNESS_AGENT, NULL);
+        g_autoptr(json_object) gone = NULL;
+
+        b->not_in_config = true;
+        harness_start_bridge(h);
+        harness_connect_client(h);
+        g_assert_true(harness_wait_state(h, "a", "connected", 20000));
+        g_assert_true(harness_wait_state(h, "keep", "connected", 20000));
+        g_assert_null(harness_list_guest(h, "b"));
+
+        a->not_in_config = true;
+        b->not_in_config = false;
+        harness_reload_bridge(h);
+        g_assert_true(harness_wait_state(h, "b", "connected", 20000));
+        gone = harness_list_guest(h, "a");
+        g_assert_null(gone);
+        /* "keep" was not reconnected */
+        g_assert_cmpuint(keep->connects, ==, 1);
+        gl_message_free(assert_response(harness_guest_call(h, "keep", "ping", NULL, 5000)));
+        harness_free(h);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/bridge/many-guests", test_many_guests);
         g_test_add_func("/bridge/refusals", test_refusals);
         g_test_add_func("/bridge/events", test_events);
         g_test_add_func("/bridge/reconnect-mid-request", test_reconnect_mid_request);
+        g_test_add_func("/bridge/reload", test_reload);
         return g_test_run();
 }

@@ -18,7 +18,7 @@
 #include "glvm-private.h"
 
 /* Bump when the image layout changes in a way the inputs do not show. */
-#define GLVM_IMAGE_FORMAT "glvm-initramfs-3"
+#define GLVM_IMAGE_FORMAT "glvm-initramfs-4"
 
 static const char init_script[] =
         "#!/bin/busybox sh\n"
@@ -38,6 +38,13 @@ static const char init_script[] =
         "  insmod /glvm/modules/$m.ko || echo \"glvm: insmod $m failed\"\n"
         "done\n"
         "/glvm/hotplug coldplug\n"
+        /* an appliance image starts its program in the background; glvm-guest
+         * (PID 1) reaps it and its children, and serves the command channel
+         * if the VM has one */
+        "if [ -f /glvm/appliance ]; then\n"
+        "  echo \"glvm: starting appliance\"\n"
+        "  /bin/sh /glvm/appliance </dev/null >/dev/console 2>&1 &\n"
+        "fi\n"
         "echo \"glvm: init done, starting glvm-guest\"\n"
         "exec /glvm/glvm-guest\n";
 
@@ -180,9 +187,9 @@ static bool module_order(GHashTable *all, const char *name, GPtrArray *order, GH
 
 /* Resolves the modules to load (dependencies first); NULL entries for
  * modules built into the kernel are dropped. */
-static GPtrArray *resolve_modules(GlvmVm *vm, GHashTable **ret_all, GError **error) {
-        g_autofree char *dep_path = g_strdup_printf("/lib/modules/%s/modules.dep", vm->kver);
-        g_autofree char *builtin_path = g_strdup_printf("/lib/modules/%s/modules.builtin", vm->kver);
+static GPtrArray *resolve_modules(const GlvmImageInputs *in, GHashTable **ret_all, GError **error) {
+        g_autofree char *dep_path = g_strdup_printf("/lib/modules/%s/modules.dep", in->kver);
+        g_autofree char *builtin_path = g_strdup_printf("/lib/modules/%s/modules.builtin", in->kver);
         g_autofree char *text = NULL, *builtin = NULL;
         g_autoptr(GHashTable) all = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, module_free);
         g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -210,8 +217,8 @@ static GPtrArray *resolve_modules(GlvmVm *vm, GHashTable **ret_all, GError **err
                                 g_ptr_array_add(m->deps, module_name(*d));
                 g_hash_table_replace(all, module_name(*l), m);
         }
-        for (guint i = 0; i < vm->modules->len; i++) {
-                const char *name = vm->modules->pdata[i];
+        for (guint i = 0; i < in->modules->len; i++) {
+                const char *name = in->modules->pdata[i];
                 g_autofree char *needle = g_strdup_printf("/%s.ko\n", name);
 
                 if (!g_hash_table_contains(all, name) && builtin && strstr(builtin, needle))
@@ -264,7 +271,7 @@ static int lock_cache(const char *cache, GError **error) {
         return fd;
 }
 
-char *glvm_image_build_initramfs(GlvmVm *vm, GError **error) {
+char *glvm_image_build_initramfs_from(const GlvmImageInputs *in, GError **error) {
         g_autoptr(GChecksum) key = g_checksum_new(G_CHECKSUM_SHA256);
         g_autoptr(GHashTable) files = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         g_autoptr(GHashTable) mods = NULL;
@@ -273,6 +280,7 @@ char *glvm_image_build_initramfs(GlvmVm *vm, GError **error) {
         g_autofree char *out = NULL, *tmp = NULL;
         g_autoptr(GList) keys = NULL;
         const char *busybox = g_getenv("GLVM_BUSYBOX");
+        g_autofree char *appliance = in->appliance ? g_strdup_printf("#!/bin/sh\n%s\n", in->appliance) : NULL;
         Cpio c = { 0 };
         int lock;
 
@@ -282,21 +290,21 @@ char *glvm_image_build_initramfs(GlvmVm *vm, GError **error) {
                 g_set_error(error, GLVM_ERROR, GLVM_ERROR_MISSING, "%s missing (install busybox-static)", busybox);
                 return NULL;
         }
-        order = resolve_modules(vm, &mods, error);
+        order = resolve_modules(in, &mods, error);
         if (!order)
                 return NULL;
 
         g_hash_table_replace(files, g_strdup("/bin/busybox"), g_strdup(busybox));
         if (!collect_binary(files, GLVM_GUEST_HELPER, "/glvm/glvm-guest", error))
                 return NULL;
-        for (guint i = 0; i < vm->binaries->len; i++) {
-                GlvmImageFile *f = vm->binaries->pdata[i];
+        for (guint i = 0; i < in->binaries->len; i++) {
+                GlvmImageFile *f = in->binaries->pdata[i];
                 if (!collect_binary(files, f->host_path, f->guest_path, error))
                         return NULL;
         }
         for (guint i = 0; i < order->len; i++) {
                 Module *m = g_hash_table_lookup(mods, order->pdata[i]);
-                g_autofree char *host = g_strdup_printf("/lib/modules/%s/%s", vm->kver, m->path);
+                g_autofree char *host = g_strdup_printf("/lib/modules/%s/%s", in->kver, m->path);
                 g_autofree char *guest = g_strdup_printf("/glvm/modules/%s.ko", (char *) order->pdata[i]);
 
                 if (!g_str_has_suffix(m->path, ".ko")) {
@@ -307,8 +315,8 @@ char *glvm_image_build_initramfs(GlvmVm *vm, GError **error) {
                 g_hash_table_replace(files, g_steal_pointer(&guest), g_steal_pointer(&host));
                 g_string_append_printf(order_text, "%s\n", (char *) order->pdata[i]);
         }
-        for (guint i = 0; i < vm->files->len; i++) {
-                GlvmImageFile *f = vm->files->pdata[i];
+        for (guint i = 0; i < in->files->len; i++) {
+                GlvmImageFile *f = in->files->pdata[i];
                 g_hash_table_replace(files, g_strdup(f->guest_path), g_strdup(f->host_path));
         }
 
@@ -316,13 +324,15 @@ char *glvm_image_build_initramfs(GlvmVm *vm, GError **error) {
         g_checksum_update(key, (const guchar *) init_script, -1);
         g_checksum_update(key, (const guchar *) hotplug_script, -1);
         g_checksum_update(key, (const guchar *) order_text->str, -1);
+        if (appliance)
+                g_checksum_update(key, (const guchar *) appliance, -1);
         keys = g_hash_table_get_keys(files);
         keys = g_list_sort(keys, (GCompareFunc) strcmp);
         for (GList *l = keys; l; l = l->next)
                 key_add_file(key, g_hash_table_lookup(files, l->data), l->data, 0);
 
-        out = g_strdup_printf("%s/initramfs-%.16s.cpio", vm->cache_dir, g_checksum_get_string(key));
-        lock = lock_cache(vm->cache_dir, error);
+        out = g_strdup_printf("%s/initramfs-%.16s.cpio", in->cache_dir, g_checksum_get_string(key));
+        lock = lock_cache(in->cache_dir, error);
         if (lock < 0)
                 return NULL;
         if (g_file_test(out, G_FILE_TEST_EXISTS)) {
@@ -340,6 +350,8 @@ char *glvm_image_build_initramfs(GlvmVm *vm, GError **error) {
         cpio_file(&c, "/init", 0755, init_script, strlen(init_script));
         cpio_file(&c, "/glvm/hotplug", 0755, hotplug_script, strlen(hotplug_script));
         cpio_file(&c, "/glvm/modules.order", 0644, order_text->str, order_text->len);
+        if (appliance)
+                cpio_file(&c, "/glvm/appliance", 0755, appliance, strlen(appliance));
         for (GList *l = keys; l; l = l->next) {
                 const char *host = g_hash_table_lookup(files, l->data);
                 g_autofree char *data = NULL;
@@ -369,4 +381,17 @@ char *glvm_image_build_initramfs(GlvmVm *vm, GError **error) {
         g_hash_table_unref(c.dirs);
         close(lock);
         return g_steal_pointer(&out);
+}
+
+char *glvm_image_build_initramfs(GlvmVm *vm, GError **error) {
+        GlvmImageInputs in = {
+                .kver = vm->kver,
+                .cache_dir = vm->cache_dir,
+                .binaries = vm->binaries,
+                .files = vm->files,
+                .modules = vm->modules,
+                .appliance = vm->appliance,
+        };
+
+        return glvm_image_build_initramfs_from(&in, error);
 }

@@ -101,8 +101,19 @@ struct GlvmVm {
         FILE *control_log;
 
         char *console_path;
+        char *appliance; /* command started at boot, or NULL */
         bool started;
 };
+
+/* What an initramfs is built from (a VM's configuration, or an appliance's). */
+typedef struct GlvmImageInputs {
+        const char *kver;
+        const char *cache_dir;
+        GPtrArray *binaries;   /* GlvmImageFile* (binaries with ldd) */
+        GPtrArray *files;      /* GlvmImageFile* */
+        GPtrArray *modules;    /* char* */
+        const char *appliance; /* NULL, or a /bin/sh command started at boot */
+} GlvmImageInputs;
 
 /* glvm-util.c */
 char *glvm_find_qemu(void);
@@ -120,7 +131,12 @@ char *glvm_run_capture(const char *const *argv, GError **error);
 /* Appends the shared libraries of @path as ldd lists them (loader included). */
 bool glvm_ldd(const char *path, GPtrArray *ret, GError **error);
 char *glvm_image_build_initramfs(GlvmVm *vm, GError **error);
+char *glvm_image_build_initramfs_from(const GlvmImageInputs *in, GError **error);
 char *glvm_image_build_systemd(GlvmVm *vm, GError **error);
+
+/* glvm-vm.c */
+void glvm_image_file_free(gpointer data);
+void glvm_image_file_add(GPtrArray *a, const char *host, const char *guest, unsigned mode);
 
 /* glvm-qmp.c */
 bool glvm_qmp_connect(GlvmVm *vm, int timeout_ms, GError **error);

@@ -13,7 +13,7 @@
 
 #include "glvm-private.h"
 
-static void image_file_free(gpointer data) {
+void glvm_image_file_free(gpointer data) {
         GlvmImageFile *f = data;
 
         g_free(f->host_path);
@@ -73,8 +73,8 @@ GlvmVm *glvm_vm_new(const char *test_name, GlvmFlavour flavour) {
         vm->cmdline_extra = g_string_new(NULL);
         vm->qemu_extra = g_ptr_array_new_with_free_func(g_free);
         vm->ports = g_ptr_array_new_with_free_func((GDestroyNotify) glvm_port_free);
-        vm->binaries = g_ptr_array_new_with_free_func(image_file_free);
-        vm->files = g_ptr_array_new_with_free_func(image_file_free);
+        vm->binaries = g_ptr_array_new_with_free_func(glvm_image_file_free);
+        vm->files = g_ptr_array_new_with_free_func(glvm_image_file_free);
         vm->modules = g_ptr_array_new_with_free_func(g_free);
         g_ptr_array_add(vm->modules, g_strdup("virtio_pci"));
         g_ptr_array_add(vm->modules, g_strdup("virtio_console"));
@@ -182,6 +182,7 @@ void glvm_vm_free(GlvmVm *vm) {
         g_main_context_unref(vm->ctx);
         g_free(vm->hello_text);
         g_free(vm->console_path);
+        g_free(vm->appliance);
         g_free(vm->test_name);
         g_free(vm->run_dir);
         g_free(vm->log_dir);
@@ -212,7 +213,7 @@ void glvm_vm_set_no_reboot(GlvmVm *vm, bool no_reboot) {
         vm->no_reboot = no_reboot;
 }
 
-static void add_image_file(GPtrArray *a, const char *host, const char *guest, unsigned mode) {
+void glvm_image_file_add(GPtrArray *a, const char *host, const char *guest, unsigned mode) {
         GlvmImageFile *f = g_new0(GlvmImageFile, 1);
 
         f->host_path = g_canonicalize_filename(host, NULL);
@@ -222,11 +223,16 @@ static void add_image_file(GPtrArray *a, const char *host, const char *guest, un
 }
 
 void glvm_vm_add_binary(GlvmVm *vm, const char *host_path, const char *guest_path) {
-        add_image_file(vm->binaries, host_path, guest_path, 0755);
+        glvm_image_file_add(vm->binaries, host_path, guest_path, 0755);
 }
 
 void glvm_vm_add_file(GlvmVm *vm, const char *host_path, const char *guest_path, unsigned mode) {
-        add_image_file(vm->files, host_path, guest_path, mode);
+        glvm_image_file_add(vm->files, host_path, guest_path, mode);
+}
+
+void glvm_vm_set_appliance(GlvmVm *vm, const char *command) {
+        g_free(vm->appliance);
+        vm->appliance = g_strdup(command);
 }
 
 void glvm_vm_add_kernel_module(GlvmVm *vm, const char *module) {

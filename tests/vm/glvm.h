@@ -71,6 +71,11 @@ void glvm_vm_set_memory(GlvmVm *vm, unsigned mib);
 void glvm_vm_add_binary(GlvmVm *vm, const char *host_path, const char *guest_path);
 void glvm_vm_add_file(GlvmVm *vm, const char *host_path, const char *guest_path, unsigned mode);
 void glvm_vm_add_kernel_module(GlvmVm *vm, const char *module);
+/* Makes the initramfs start @command (/bin/sh, output on the serial
+ * console) at boot, in the background; glvm-guest still runs as PID 1,
+ * reaps every child and serves the command channel, so a test can use both.
+ * See also GlvmAppliance below. */
+void glvm_vm_set_appliance(GlvmVm *vm, const char *command);
 /* Extra kernel command line words. */
 void glvm_vm_append_cmdline(GlvmVm *vm, const char *words);
 /* Extra raw qemu arguments. */
@@ -190,5 +195,27 @@ GlvmPort *glvm_vm_hotplug_port(GlvmVm *vm, const char *name, int timeout_ms, GEr
 bool glvm_vm_unplug_port(GlvmPort *p, int timeout_ms, GError **error);
 /* device_add again on the port's (still existing) chardev. */
 bool glvm_vm_replug_port(GlvmPort *p, int timeout_ms, GError **error);
+
+/* --- appliance images -------------------------------------------------------
+ * An initramfs guest for machines glvm does not start itself (libvirt
+ * domains, the demo): at boot /init loads the virtio modules, starts
+ * @command in the background (output on the serial console, console=ttyS0)
+ * and execs glvm-guest as PID 1, which reaps every orphan and serves the
+ * command channel only if the machine has one.  The guest's program powers
+ * it off itself (reboot(2)).  Images are cached like the VM images
+ * (GLVM_CACHE_DIR or BUILD/tests/vm/cache). */
+typedef struct GlvmAppliance GlvmAppliance;
+
+GlvmAppliance *glvm_appliance_new(const char *command);
+void glvm_appliance_free(GlvmAppliance *a);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GlvmAppliance, glvm_appliance_free)
+/* As glvm_vm_add_binary() / glvm_vm_add_file(). */
+void glvm_appliance_add_binary(GlvmAppliance *a, const char *host_path, const char *guest_path);
+void glvm_appliance_add_file(GlvmAppliance *a, const char *host_path, const char *guest_path, unsigned mode);
+/* Builds (or reuses) the image and writes @dir/vmlinuz (a copy of the host
+ * kernel) and @dir/initrd.img, mode 0644 (libvirt's DAC driver chowns what it
+ * boots, so these are copies, never the originals); a file that already has
+ * the right contents is left alone.  Creates @dir (0755) if needed. */
+bool glvm_appliance_build(GlvmAppliance *a, const char *dir, char **ret_kernel, char **ret_initrd, GError **error);
 
 G_END_DECLS

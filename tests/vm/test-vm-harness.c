@@ -3,7 +3,8 @@
  * The test bed tests itself on the initramfs flavour: boot, guest commands
  * (status, output, stdin, signals), a project binary with its libraries,
  * ports in server and client (reconnect) mode both ways, QMP stop/cont, and
- * guest power-off ending qemu.
+ * guest power-off ending qemu; an appliance image (a program started at boot)
+ * beside the command channel.
  */
 #include "config.h"
 
@@ -175,6 +176,29 @@ static void test_reset(void) {
         g_assert_cmpmem(g_bytes_get_data(b, NULL), 11, "after-reset", 11);
 }
 
+/* An appliance VM (glvm_vm_set_appliance): the program starts at boot by
+ * itself, the command channel still works beside it, and glvm-guest (PID 1)
+ * reaps the appliance's orphans. */
+static void test_appliance(void) {
+        g_autoptr(GlvmVm) vm = glvm_vm_new("vm-appliance", GLVM_FLAVOUR_INITRAMFS);
+        g_autoptr(GError) error = NULL;
+        g_autofree char *out = NULL, *zombies = NULL;
+
+        glvm_vm_set_appliance(vm, "(sleep 1 &); echo appliance-ran >/run/appliance; exec sleep 600");
+        g_assert_true(glvm_vm_start(vm, true, BOOT_TIMEOUT, &error));
+        g_assert_no_error(error);
+        g_assert_true(glvm_vm_wait_console(vm, "glvm: starting appliance", CMD_TIMEOUT, &error));
+        out = glvm_vm_check(vm, CMD_TIMEOUT, "while [ ! -e /run/appliance ]; do sleep 0.1; done; cat /run/appliance");
+        g_assert_cmpstr(out, ==, "appliance-ran\n");
+        g_clear_pointer(&out, g_free);
+        out = glvm_vm_check(vm, CMD_TIMEOUT, "pidof sleep");
+        g_assert_cmpstr(g_strchomp(out), !=, "");
+        /* the orphaned `sleep 1` ended and was reaped: no zombie left */
+        glvm_vm_sleep(vm, 1500);
+        zombies = glvm_vm_check(vm, CMD_TIMEOUT, "grep -l '^State:.*Z' /proc/[0-9]*/status | wc -l");
+        g_assert_cmpstr(g_strchomp(zombies), ==, "0");
+}
+
 /* A test that dies (here: SIGKILL, as meson's timeout does) takes its qemu
  * with it, and leaves its console log and QMP transcript behind. */
 static void test_crash_cleanup(void) {
@@ -238,6 +262,7 @@ int main(int argc, char **argv) {
         glvm_skip_if_unavailable();
         g_test_add_func("/vm/harness/basic", test_harness);
         g_test_add_func("/vm/harness/reset", test_reset);
+        g_test_add_func("/vm/harness/appliance", test_appliance);
         g_test_add_func("/vm/harness/crash-cleanup", test_crash_cleanup);
         return g_test_run();
 }
