@@ -93,8 +93,10 @@ static void test_json_sanitize(void) {
         g_assert_null(strstr(pretty, "\x7f"));
         g_assert_null(strstr(pretty, "\xc2\x9b"));
         g_assert_true(g_utf8_validate(pretty, -1, NULL));
-        g_assert_nonnull(json_tokener_parse(pretty));
-        json_object_put(json_tokener_parse(pretty));
+        {
+                g_autoptr(json_object) back = json_tokener_parse(pretty);
+                g_assert_nonnull(back);
+        }
 }
 
 static void test_text(void) {
